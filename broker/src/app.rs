@@ -1,0 +1,231 @@
+//! Start-up as a value: [`Application::build`] binds the listener, opens and migrates the
+//! database, loads the signing keys, and returns an application whose [`Application::port`]
+//! is known before it runs.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use sea_orm::DatabaseConnection;
+
+use crate::config::{Settings, decode_master_key};
+use crate::keys::Keys;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::web::Assets;
+use crate::{db, routes, store};
+
+/// Everything a request handler needs, shared by all workers.
+pub struct AppState {
+    /// Validated settings (issuer with its real port).
+    pub settings: Settings,
+    /// The issuer without trailing slash.
+    pub issuer: String,
+    /// The database.
+    pub db: DatabaseConnection,
+    /// Signing keys.
+    pub keys: Keys,
+    /// Fetcher of sites' `/.well-known/webauthn`.
+    pub fetcher: latchkey_well_known::Fetcher,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Hosted page assets.
+    pub assets: Assets,
+    /// Rate limiter.
+    pub limiter: RateLimiter,
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// Keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// TLS files could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A built, not yet running broker.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Builds the broker from settings.
+    pub async fn build(mut settings: Settings) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| StartError::Bind(settings.bind.to_string(), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(settings.bind.to_string(), e))?
+            .port();
+        if settings.issuer.port() == Some(0) {
+            let _ = settings.issuer.set_port(Some(port));
+        }
+        let db = db::connect(&settings).await?;
+        let master = master_key(&settings)?;
+        let keys = Keys::load(&db, master).await?;
+        let fetcher = latchkey_well_known::Fetcher::new(latchkey_well_known::FetcherConfig {
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        })
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        let issuer = settings.issuer_str();
+        if settings.demo {
+            crate::demo::ensure_demo_tenant(&db, &settings).await?;
+        }
+        let state = web::Data::new(AppState {
+            limiter: RateLimiter::new(settings.rate_limit_per_minute),
+            issuer,
+            db,
+            keys,
+            fetcher,
+            metrics: Metrics::default(),
+            assets: Assets::new(),
+            settings,
+        });
+        let tls = match &state.settings.tls {
+            Some((cert, key)) => Some(tls_config(cert, key)?),
+            None => None,
+        };
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(middleware::from_fn(crate::web::observe))
+                .configure(routes::configure)
+        })
+        .client_request_timeout(Duration::from_secs(10))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .max_connection_rate(256)
+        .shutdown_timeout(20);
+        let server = match tls {
+            Some(cfg) => server.listen_rustls_0_23(listener, cfg),
+            None => server.listen(listener),
+        }
+        .map_err(|e| StartError::Bind(state.settings.bind.to_string(), e))?
+        .run();
+        spawn_janitor(state.clone());
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The issuer, with the bound port filled in.
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// Runs until SIGTERM or SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Removes expired rows every minute; safe with many instances running it.
+fn spawn_janitor(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match store::flows::purge_expired(&state.db, crate::util::now()).await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "janitor"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "janitor failed"),
+            }
+        }
+    });
+}
+
+/// The master key: from settings, or (embedded SQLite only) generated once into the data
+/// directory with owner-only permissions.
+fn master_key(settings: &Settings) -> Result<[u8; 32], StartError> {
+    if let Some(k) = &settings.master_key {
+        return decode_master_key(k.expose())
+            .ok_or_else(|| StartError::Other("LATCHKEY_MASTER_KEY is not 32 bytes".into()));
+    }
+    let path = settings.data_dir.join("master.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return decode_master_key(&text).ok_or_else(|| {
+            StartError::Other(format!("{} does not hold a 32-byte key", path.display()))
+        });
+    }
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        StartError::Other(format!(
+            "cannot create {}: {e}",
+            settings.data_dir.display()
+        ))
+    })?;
+    let key: [u8; 32] = rand::random();
+    let text = crate::util::hex(key);
+    write_private(&path, &text)
+        .map_err(|e| StartError::Other(format!("cannot write {}: {e}", path.display())))?;
+    tracing::warn!(path = %path.display(), "generated a master key; set LATCHKEY_MASTER_KEY in production and back it up");
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, StartError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StartError::Tls(format!("{}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(format!(
+            "{} holds no certificate",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| StartError::Tls(format!("{}: {e}", key.display())))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(e.to_string()))
+}

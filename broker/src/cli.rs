@@ -1,0 +1,237 @@
+//! The command line: `latchkey serve`, `latchkey migrate`, `latchkey tenant …`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::Application;
+use crate::config::{LogFormat, Settings};
+use crate::store::tenants::{self, TenantInput};
+
+/// Latchkey, a hosted passkey sign-in broker.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about)]
+pub struct Cli {
+    /// TOML settings file; LATCHKEY_* environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the broker.
+    Serve {
+        /// Create the `demo` tenant (redirecting to the demo site on localhost:8081).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants (the sites that use this broker).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Register a tenant.
+    Add {
+        /// Public client id: 3 to 64 of A-Z a-z 0-9 . _ -
+        #[arg(long)]
+        client_id: String,
+        /// Name shown on the sign-in page.
+        #[arg(long)]
+        name: Option<String>,
+        /// A redirect URI, matched exactly (repeatable).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where passkeys live: `site` (the site's own RP ID) or `broker`.
+        #[arg(long, default_value = "broker")]
+        rp_mode: String,
+        /// The site's registrable domain (site mode).
+        #[arg(long)]
+        rp_id: Option<String>,
+        /// `required` or `preferred`.
+        #[arg(long)]
+        user_verification: Option<String>,
+        /// `record` or `reject`.
+        #[arg(long)]
+        counter_policy: Option<String>,
+        /// A related origin allowed to run ceremonies (broker mode; repeatable).
+        #[arg(long = "related-origin")]
+        related_origins: Vec<String>,
+        /// Issue a client secret (shown once).
+        #[arg(long)]
+        confidential: bool,
+    },
+    /// List tenants.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a tenant with its users and passkeys.
+    Remove {
+        /// The tenant's client id.
+        client_id: String,
+    },
+}
+
+/// Runs the command line; the process exit code follows.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    let result = actix_web::rt::System::new().block_on(async move {
+        match cli.command {
+            Command::Serve { demo } => {
+                settings.demo |= demo;
+                serve(settings).await
+            }
+            Command::Migrate => crate::db::connect(&settings)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("database: {e}")),
+            Command::Tenant(cmd) => tenant(settings, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let bind = settings.bind;
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = std::net::SocketAddr::new(bind.ip(), app.port());
+    // One line on standard output that scripts and tests wait for.
+    println!("latchkey listening on {addr} issuer {}", app.issuer());
+    tracing::info!(%addr, issuer = app.issuer(), "listening");
+    app.run_until_stopped().await.map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
+    let db = crate::db::connect(&settings)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    match cmd {
+        TenantCommand::Add {
+            client_id,
+            name,
+            redirect_uris,
+            rp_mode,
+            rp_id,
+            user_verification,
+            counter_policy,
+            related_origins,
+            confidential,
+        } => {
+            let input = TenantInput {
+                client_id: Some(client_id),
+                name,
+                redirect_uris: Some(redirect_uris),
+                rp_mode: Some(rp_mode),
+                rp_id,
+                user_verification,
+                counter_policy,
+                related_origins: (!related_origins.is_empty()).then_some(related_origins),
+                confidential: Some(confidential),
+                rotate_secret: None,
+            };
+            let (t, secret) = tenants::create(&db, &settings.rp_id, input)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = t.to_json();
+            if let Some(s) = secret {
+                out["client_secret"] = s.into();
+                eprintln!("latchkey: the client secret is shown only now; store it safely");
+            }
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            crate::store::audit::record(
+                &db,
+                crate::store::audit::Event {
+                    actor: "cli",
+                    action: "tenant.create",
+                    tenant_id: Some(&t.client_id),
+                    subject: Some(&t.client_id),
+                    detail: t.to_json(),
+                },
+            )
+            .await;
+        }
+        TenantCommand::List { json } => {
+            let list = tenants::list(&db)
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            if json {
+                let v: Vec<_> = list.iter().map(|t| t.to_json()).collect();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!(
+                    "{:<24} {:<7} {:<24} REDIRECT URIS",
+                    "CLIENT ID", "MODE", "RP ID"
+                );
+                for t in &list {
+                    println!(
+                        "{:<24} {:<7} {:<24} {}",
+                        t.client_id,
+                        t.rp_mode.as_str(),
+                        t.rp_id,
+                        t.redirect_uris.join(" ")
+                    );
+                }
+            }
+        }
+        TenantCommand::Remove { client_id } => {
+            if !tenants::remove(&db, &client_id)
+                .await
+                .map_err(|e| format!("database: {e}"))?
+            {
+                return Err(format!("no tenant with client_id {client_id:?}"));
+            }
+            crate::store::audit::record(
+                &db,
+                crate::store::audit::Event {
+                    actor: "cli",
+                    action: "tenant.delete",
+                    tenant_id: Some(&client_id),
+                    subject: Some(&client_id),
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await;
+            println!("removed {client_id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,538 @@
+//! Typed settings (PROTOCOL §0): an optional TOML file overlaid by `LATCHKEY_*` environment
+//! variables. A bad value stops start-up with one line that names the setting.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::RpId;
+use crate::util::Secret;
+
+/// A setting that could not be used; its `Display` is the one line shown at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {message}")]
+pub struct ConfigError {
+    /// The environment variable (or TOML key) at fault.
+    pub name: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+fn err(name: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name: name.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The TOML file: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    issuer: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<String>,
+    rp_id: Option<String>,
+    master_key: Option<String>,
+    master_key_file: Option<String>,
+    admin_token: Option<String>,
+    admin_token_file: Option<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    rate_limit_exempt: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    rate_limit_per_minute: Option<u32>,
+    code_ttl: Option<u64>,
+    flow_ttl: Option<u64>,
+    challenge_ttl: Option<u64>,
+    access_token_ttl: Option<u64>,
+    db_max_connections: Option<u32>,
+    log_format: Option<String>,
+    demo: Option<bool>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable key=value lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The broker's settings, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on (`LATCHKEY_BIND`).
+    pub bind: SocketAddr,
+    /// Public base URL and WebAuthn origin (`LATCHKEY_ISSUER`), without trailing slash. A
+    /// port of 0 is replaced by the port actually bound (handy for tests and local runs).
+    pub issuer: Url,
+    /// Database URL (`LATCHKEY_DATABASE_URL`).
+    pub database_url: String,
+    /// Directory for the embedded database and the generated dev master key.
+    pub data_dir: PathBuf,
+    /// The broker's own RP ID (`LATCHKEY_RP_ID`), default the issuer's host.
+    pub rp_id: RpId,
+    /// Key that encrypts signing keys at rest (`LATCHKEY_MASTER_KEY`, 32 bytes, base64 or hex).
+    pub master_key: Option<Secret>,
+    /// Bootstrap admin API token (`LATCHKEY_ADMIN_TOKEN`).
+    pub admin_token: Option<Secret>,
+    /// PEM certificate chain and key for direct HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Client ranges exempt from rate limits.
+    pub rate_limit_exempt: Vec<IpNet>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Requests per minute per client IP on the front and back channels.
+    pub rate_limit_per_minute: u32,
+    /// Lifetime of a code, seconds (`LATCHKEY_CODE_TTL`, default 60).
+    pub code_ttl: i64,
+    /// Lifetime of a flow, seconds (default 600).
+    pub flow_ttl: i64,
+    /// Lifetime of a WebAuthn challenge, seconds (default 300).
+    pub challenge_ttl: i64,
+    /// Lifetime of an access token and id_token, seconds (default 600, at most 600).
+    pub access_token_ttl: i64,
+    /// Database pool size.
+    pub db_max_connections: u32,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Create the demo tenant at start-up.
+    pub demo: bool,
+}
+
+impl Settings {
+    /// Loads settings from an optional TOML file and the process environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(file, |k| std::env::var(k).ok())
+    }
+
+    /// Loads settings from an optional TOML file and an environment lookup function.
+    pub fn from_sources(
+        file: Option<&std::path::Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut f = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err("--config", format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str::<FileSettings>(&text)
+                    .map_err(|e| err("--config", format!("{}: {}", path.display(), e.message())))?
+            }
+            None => FileSettings::default(),
+        };
+        overlay_env(&mut f, &env)?;
+        Self::validate(f)
+    }
+
+    fn validate(f: FileSettings) -> Result<Self, ConfigError> {
+        let bind_s = f.bind.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_s.parse().map_err(|_| {
+            err(
+                "LATCHKEY_BIND",
+                format!("{bind_s:?} is not an address such as 127.0.0.1:8080"),
+            )
+        })?;
+
+        let issuer_s = f.issuer.unwrap_or_else(|| "http://localhost:8080".into());
+        let issuer = parse_issuer(&issuer_s)?;
+        let host = issuer.host_str().unwrap_or_default().to_owned();
+
+        let rp_id = match f.rp_id {
+            Some(s) => RpId::parse("rp_id", &s).map_err(|e| err("LATCHKEY_RP_ID", e.message))?,
+            None => RpId::parse("rp_id", &host).map_err(|_| {
+                err(
+                    "LATCHKEY_RP_ID",
+                    format!("the issuer's host {host:?} is not a domain name; WebAuthn needs one: set LATCHKEY_RP_ID or use a host name such as localhost"),
+                )
+            })?,
+        };
+        if !rp_id.covers_host(&host) {
+            return Err(err(
+                "LATCHKEY_RP_ID",
+                format!(
+                    "{:?} must be the issuer's host {host:?} or a parent domain of it",
+                    rp_id.as_str()
+                ),
+            ));
+        }
+
+        let data_dir = PathBuf::from(f.data_dir.unwrap_or_else(|| "./latchkey-data".into()));
+        let database_url = match f.database_url {
+            Some(u)
+                if u.starts_with("sqlite:")
+                    || u.starts_with("postgres://")
+                    || u.starts_with("postgresql://") =>
+            {
+                u
+            }
+            Some(u) => {
+                return Err(err(
+                    "LATCHKEY_DATABASE_URL",
+                    format!("{:?} is neither sqlite: nor postgres://", redact_url(&u)),
+                ));
+            }
+            None => format!("sqlite://{}/latchkey.db?mode=rwc", data_dir.display()),
+        };
+
+        let master_key = match (f.master_key, f.master_key_file) {
+            (Some(k), _) => Some(Secret::new(k)),
+            (None, Some(path)) => Some(Secret::new(read_secret_file(
+                "LATCHKEY_MASTER_KEY_FILE",
+                &path,
+            )?)),
+            (None, None) => None,
+        };
+        if let Some(k) = &master_key {
+            decode_master_key(k.expose()).ok_or_else(|| {
+                err(
+                    "LATCHKEY_MASTER_KEY",
+                    "must be 32 bytes, as 64 hex digits or base64",
+                )
+            })?;
+        } else if !database_url.starts_with("sqlite:") {
+            return Err(err(
+                "LATCHKEY_MASTER_KEY",
+                "is required with PostgreSQL: every instance must share it (generate one with `openssl rand -hex 32`)",
+            ));
+        }
+
+        let admin_token = match (f.admin_token, f.admin_token_file) {
+            (Some(t), _) => Some(Secret::new(t)),
+            (None, Some(path)) => Some(Secret::new(read_secret_file(
+                "LATCHKEY_ADMIN_TOKEN_FILE",
+                &path,
+            )?)),
+            (None, None) => None,
+        };
+        if let Some(t) = &admin_token {
+            if t.expose().len() < 24 {
+                return Err(err(
+                    "LATCHKEY_ADMIN_TOKEN",
+                    "must be at least 24 characters",
+                ));
+            }
+        }
+
+        let tls = match (f.tls_cert, f.tls_key) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(err(
+                    "LATCHKEY_TLS_KEY",
+                    "is required with LATCHKEY_TLS_CERT",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "LATCHKEY_TLS_CERT",
+                    "is required with LATCHKEY_TLS_KEY",
+                ));
+            }
+        };
+
+        let rate_limit_exempt = parse_nets("LATCHKEY_RATE_LIMIT_EXEMPT", f.rate_limit_exempt)?;
+        let trusted_proxies = parse_nets("LATCHKEY_TRUSTED_PROXIES", f.trusted_proxies)?;
+
+        let ttl =
+            |name: &str, v: Option<u64>, default: u64, max: u64| -> Result<i64, ConfigError> {
+                let v = v.unwrap_or(default);
+                if v == 0 || v > max {
+                    Err(err(name, format!("must be between 1 and {max} seconds")))
+                } else {
+                    Ok(v as i64)
+                }
+            };
+        let log_format = match f.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "LATCHKEY_LOG_FORMAT",
+                    format!("{other:?} is not \"text\" or \"json\""),
+                ));
+            }
+        };
+        let db_max_connections = f.db_max_connections.unwrap_or(16);
+        if db_max_connections == 0 {
+            return Err(err("LATCHKEY_DB_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(Self {
+            bind,
+            issuer,
+            database_url,
+            data_dir,
+            rp_id,
+            master_key,
+            admin_token,
+            tls,
+            rate_limit_exempt,
+            trusted_proxies,
+            rate_limit_per_minute: f.rate_limit_per_minute.unwrap_or(300),
+            code_ttl: ttl("LATCHKEY_CODE_TTL", f.code_ttl, 60, 600)?,
+            flow_ttl: ttl("LATCHKEY_FLOW_TTL", f.flow_ttl, 600, 3600)?,
+            challenge_ttl: ttl("LATCHKEY_CHALLENGE_TTL", f.challenge_ttl, 300, 3600)?,
+            access_token_ttl: ttl("LATCHKEY_ACCESS_TOKEN_TTL", f.access_token_ttl, 600, 600)?,
+            db_max_connections,
+            log_format,
+            demo: f.demo.unwrap_or(false),
+        })
+    }
+
+    /// The issuer as a string without trailing slash: `iss` of tokens and redirects.
+    pub fn issuer_str(&self) -> String {
+        self.issuer.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// Whether the broker is reached over HTTPS (cookies get `Secure` and `__Host-`).
+    pub fn is_https(&self) -> bool {
+        self.issuer.scheme() == "https"
+    }
+
+    /// Whether `ip` is in an exempt range.
+    pub fn is_rate_limit_exempt(&self, ip: IpAddr) -> bool {
+        self.rate_limit_exempt.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Decodes a 32-byte master key from hex or base64 (standard or URL-safe).
+pub fn decode_master_key(s: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let s = s.trim();
+    let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?
+    } else {
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE,
+        ];
+        let nopad = [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        engines
+            .iter()
+            .chain(nopad.iter())
+            .find_map(|e| e.decode(s).ok())?
+    };
+    bytes.try_into().ok()
+}
+
+fn parse_issuer(s: &str) -> Result<Url, ConfigError> {
+    const NAME: &str = "LATCHKEY_ISSUER";
+    let url = Url::parse(s).map_err(|e| err(NAME, format!("{s:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(err(
+            NAME,
+            format!("{s:?} must be an http:// or https:// URL"),
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(err(
+            NAME,
+            format!(
+                "{s:?} must be an origin without path, query or fragment (it is the WebAuthn origin)"
+            ),
+        ));
+    }
+    if url.scheme() == "http" && !matches!(url.host_str(), Some("localhost" | "127.0.0.1")) {
+        return Err(err(
+            NAME,
+            format!("{s:?}: http:// is only allowed on localhost; use https://"),
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_nets(name: &str, v: Option<Vec<String>>) -> Result<Vec<IpNet>, ConfigError> {
+    v.unwrap_or_default()
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    err(
+                        name,
+                        format!("{s:?} is not a CIDR range such as 127.0.0.0/8"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn read_secret_file(name: &str, path: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| err(name, format!("cannot read {path}: {e}")))
+}
+
+/// Hides a password in a database URL before it is printed.
+pub fn redact_url(s: &str) -> String {
+    match Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+fn overlay_env(
+    f: &mut FileSettings,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let string = |k: &str, slot: &mut Option<String>| {
+        if let Some(v) = env(k) {
+            *slot = Some(v);
+        }
+    };
+    string("LATCHKEY_BIND", &mut f.bind);
+    string("LATCHKEY_ISSUER", &mut f.issuer);
+    string("LATCHKEY_DATABASE_URL", &mut f.database_url);
+    string("LATCHKEY_DATA_DIR", &mut f.data_dir);
+    string("LATCHKEY_RP_ID", &mut f.rp_id);
+    string("LATCHKEY_MASTER_KEY", &mut f.master_key);
+    string("LATCHKEY_MASTER_KEY_FILE", &mut f.master_key_file);
+    string("LATCHKEY_ADMIN_TOKEN", &mut f.admin_token);
+    string("LATCHKEY_ADMIN_TOKEN_FILE", &mut f.admin_token_file);
+    string("LATCHKEY_TLS_CERT", &mut f.tls_cert);
+    string("LATCHKEY_TLS_KEY", &mut f.tls_key);
+    string("LATCHKEY_LOG_FORMAT", &mut f.log_format);
+    let list = |k: &str, slot: &mut Option<Vec<String>>| {
+        if let Some(v) = env(k) {
+            *slot = Some(v.split(',').map(|s| s.trim().to_owned()).collect());
+        }
+    };
+    list("LATCHKEY_RATE_LIMIT_EXEMPT", &mut f.rate_limit_exempt);
+    list("LATCHKEY_TRUSTED_PROXIES", &mut f.trusted_proxies);
+    fn num<T: std::str::FromStr>(
+        env: &impl Fn(&str) -> Option<String>,
+        k: &str,
+        slot: &mut Option<T>,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = env(k) {
+            *slot = Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| err(k, format!("{v:?} is not a whole number")))?,
+            );
+        }
+        Ok(())
+    }
+    num(
+        env,
+        "LATCHKEY_RATE_LIMIT_PER_MINUTE",
+        &mut f.rate_limit_per_minute,
+    )?;
+    num(env, "LATCHKEY_CODE_TTL", &mut f.code_ttl)?;
+    num(env, "LATCHKEY_FLOW_TTL", &mut f.flow_ttl)?;
+    num(env, "LATCHKEY_CHALLENGE_TTL", &mut f.challenge_ttl)?;
+    num(env, "LATCHKEY_ACCESS_TOKEN_TTL", &mut f.access_token_ttl)?;
+    num(
+        env,
+        "LATCHKEY_DB_MAX_CONNECTIONS",
+        &mut f.db_max_connections,
+    )?;
+    if let Some(v) = env("LATCHKEY_DEMO") {
+        f.demo = Some(match v.as_str() {
+            "1" | "true" | "yes" => true,
+            "0" | "false" | "no" | "" => false,
+            _ => return Err(err("LATCHKEY_DEMO", format!("{v:?} is not true or false"))),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_sources(None, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.issuer_str(), "http://localhost:8080");
+        assert_eq!(s.rp_id.as_str(), "localhost");
+        assert_eq!(s.code_ttl, 60);
+        assert!(s.database_url.starts_with("sqlite://./latchkey-data/"));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        let e = load(&[("LATCHKEY_CODE_TTL", "soon")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_CODE_TTL");
+        let e = load(&[("LATCHKEY_ISSUER", "http://example.com")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_ISSUER");
+        let e = load(&[("LATCHKEY_ISSUER", "https://example.com/path")]).unwrap_err();
+        assert!(e.to_string().starts_with("invalid setting LATCHKEY_ISSUER"));
+        let e = load(&[("LATCHKEY_ISSUER", "http://127.0.0.1:8080")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_RP_ID");
+        let e = load(&[("LATCHKEY_RATE_LIMIT_EXEMPT", "not-a-net")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_RATE_LIMIT_EXEMPT");
+        let e = load(&[("LATCHKEY_MASTER_KEY", "short")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_MASTER_KEY");
+        let e = load(&[("LATCHKEY_DATABASE_URL", "postgres://u:pw@db/x")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_MASTER_KEY");
+    }
+
+    #[test]
+    fn rp_id_must_cover_the_issuer() {
+        let s = load(&[
+            ("LATCHKEY_ISSUER", "https://login.example.com"),
+            ("LATCHKEY_RP_ID", "example.com"),
+        ])
+        .unwrap();
+        assert_eq!(s.rp_id.as_str(), "example.com");
+        assert!(s.is_https());
+        assert!(
+            load(&[
+                ("LATCHKEY_ISSUER", "https://login.example.com"),
+                ("LATCHKEY_RP_ID", "other.com")
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn master_keys_decode_from_hex_and_base64() {
+        assert!(decode_master_key(&"ab".repeat(32)).is_some());
+        assert!(decode_master_key("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_some());
+        assert!(decode_master_key("AAAA").is_none());
+    }
+
+    #[test]
+    fn the_toml_file_refuses_unknown_keys() {
+        let dir =
+            std::env::temp_dir().join(format!("latchkey-cfg-{}", crate::util::random_token(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\nbnid = 1\n").unwrap();
+        let e = Settings::from_sources(Some(&path), |_| None).unwrap_err();
+        assert!(e.message.contains("bnid"), "{e}");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\ncode_ttl = 30\n").unwrap();
+        let s = Settings::from_sources(Some(&path), |k| {
+            (k == "LATCHKEY_CODE_TTL").then(|| "20".into())
+        })
+        .unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.code_ttl, 20);
+    }
+}

@@ -1,0 +1,181 @@
+//! sea-orm entities, one module per table of `migrations/`.
+#![allow(missing_docs)]
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod tenant {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tenants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        pub name: String,
+        pub redirect_uris: String,
+        pub rp_mode: String,
+        pub rp_id: String,
+        pub user_verification: String,
+        pub counter_policy: String,
+        pub related_origins: String,
+        pub client_secret_hash: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub name: String,
+        pub display_name: String,
+        pub email: Option<String>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod credential {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        pub rp_id: String,
+        pub passkey: String,
+        pub public_key: String,
+        pub public_key_alg: i32,
+        pub passkey_id: String,
+        pub aaguid: String,
+        pub backup_eligible: bool,
+        pub backed_up: bool,
+        pub user_verified: bool,
+        pub counter: i64,
+        pub created_at: i64,
+        pub last_used_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod flow {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "flows")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub redirect_uri: String,
+        pub state: String,
+        pub code_challenge: String,
+        pub nonce: Option<String>,
+        pub scope: String,
+        pub prompt: String,
+        pub login_hint: Option<String>,
+        pub binding_hash: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub completed_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod challenge {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "challenges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub flow_id: String,
+        pub kind: String,
+        pub state: String,
+        pub signed_message: String,
+        pub registration: Option<String>,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod code {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code_hash: String,
+        pub flow_id: String,
+        pub tenant_id: String,
+        pub redirect_uri: String,
+        pub code_challenge: String,
+        pub user_id: String,
+        pub credential_id: String,
+        pub scope: String,
+        pub payload: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub redeemed_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod access_token {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "access_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        pub scope: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod signing_key {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        pub private_key: String,
+        pub public_jwk: String,
+        pub created_at: i64,
+        pub retired_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod audit_event {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: i64,
+        pub actor: String,
+        pub action: String,
+        pub tenant_id: Option<String>,
+        pub subject: Option<String>,
+        pub detail: String,
+    }
+    no_relations!();
+}

@@ -1,0 +1,55 @@
+//! Database connection: SQLite (WAL, busy timeout, foreign keys) or PostgreSQL, with the
+//! migrations of `latchkey-migrations` applied at start.
+
+pub mod entities;
+
+use std::time::Duration;
+
+use latchkey_migrations::{Migrator, MigratorTrait as _};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::Settings;
+
+/// Opens the database of `settings`, creating the SQLite data directory when needed, and
+/// applies pending migrations.
+pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
+    let url = settings.database_url.clone();
+    if url.starts_with("sqlite:") {
+        if let Some(path) = sqlite_path(&url) {
+            if let Some(dir) = std::path::Path::new(&path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        DbErr::Custom(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+        }
+    }
+    let mut opts = ConnectOptions::new(url.clone());
+    opts.max_connections(settings.db_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    }
+    let db = Database::connect(opts).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// The file path of a `sqlite://path?…` URL.
+pub fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}

@@ -1,0 +1,262 @@
+//! `GET /authorize` (PROTOCOL §2): validates the request, opens a flow bound to this
+//! browser by a cookie, and renders the hosted sign-in page.
+
+use std::collections::HashMap;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template as _;
+
+use crate::app::AppState;
+use crate::db::entities::flow;
+use crate::domain::{CodeChallenge, RedirectUri, RpId, RpMode, State};
+use crate::store;
+use crate::templates::{AuthorizePage, ErrorPage};
+use crate::util::{now, random_token, sha256_b64};
+
+/// The flow-binding cookie's name: `__Host-` prefixed whenever the issuer is HTTPS.
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.settings.is_https() {
+        "__Host-latchkey_flow"
+    } else {
+        "latchkey_flow"
+    }
+}
+
+/// Renders the plain-words 400 page used when redirecting would be unsafe.
+pub fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    detail: &str,
+) -> HttpResponse {
+    let page = ErrorPage {
+        asset_version: state.assets.version.clone(),
+        style_integrity: state.assets.style_integrity.clone(),
+        script_integrity: state.assets.script_integrity.clone(),
+        title: title.to_owned(),
+        message: message.to_owned(),
+        detail: detail.to_owned(),
+    };
+    match page.render() {
+        Ok(body) => crate::web::html(status).body(body),
+        Err(e) => crate::errors::ApiError::internal(e).into(),
+    }
+}
+
+fn error_redirect(
+    state: &AppState,
+    redirect: &RedirectUri,
+    error: &str,
+    description: &str,
+    st: Option<&str>,
+) -> HttpResponse {
+    let mut pairs = vec![("error", error), ("error_description", description)];
+    if let Some(s) = st {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", state.issuer.as_str()));
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, redirect.with_query(&pairs)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// `GET /authorize`
+pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(wait) = crate::web::rate_limit(&state, &req, "authorize") {
+        let mut res = error_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            &format!("Wait {wait} seconds, then go back to the site and try again."),
+            "",
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let mut params: HashMap<String, String> = HashMap::new();
+    let mut duplicate: Option<String> = None;
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if params.insert(k.to_string(), v.to_string()).is_some() {
+            duplicate.get_or_insert_with(|| k.to_string());
+        }
+    }
+    let get = |k: &str| params.get(k).map(String::as_str);
+
+    // RFC 6749 §4.1.2.1: without a known client and an exactly registered redirect URI,
+    // never redirect.
+    let owner_fix =
+        "The site that sent you here is not set up correctly. Contact the site's owner.";
+    let Some(client_id) = get("client_id") else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is incomplete",
+            "The link that brought you here has no client_id.",
+            owner_fix,
+        );
+    };
+    let tenant = match store::tenants::get(&state.db, client_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Unknown site",
+                "The site that sent you here is not registered with this sign-in service.",
+                owner_fix,
+            );
+        }
+        Err(e) => return crate::errors::ApiError::from(e).into(),
+    };
+    let Some(redirect_raw) = get("redirect_uri") else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is incomplete",
+            "The link that brought you here has no redirect_uri.",
+            owner_fix,
+        );
+    };
+    if !tenant.redirect_uris.iter().any(|r| r == redirect_raw) {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Unregistered return address",
+            "The address this sign-in would return you to is not registered for this site, so it was stopped.",
+            "The redirect_uri must match one of the tenant's registered redirect URIs exactly.",
+        );
+    }
+    let Ok(redirect) = RedirectUri::parse(redirect_raw) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Unregistered return address",
+            "The return address of this sign-in is not valid.",
+            owner_fix,
+        );
+    };
+
+    let state_param = get("state").and_then(|s| State::parse(s).ok());
+    let st = state_param.as_ref().map(State::as_str);
+    let bad = |d: &str| error_redirect(&state, &redirect, "invalid_request", d, st);
+    if let Some(k) = duplicate {
+        return bad(&format!("parameter {k} was given more than once"));
+    }
+    if get("response_type") != Some("code") {
+        return bad("response_type must be code");
+    }
+    match get("code_challenge_method") {
+        Some("S256") => {}
+        Some("plain") => return bad("code_challenge_method plain is not supported; use S256"),
+        _ => return bad("code_challenge_method=S256 is required"),
+    }
+    let Some(Ok(challenge)) = get("code_challenge").map(CodeChallenge::parse) else {
+        return bad("code_challenge must be 43 characters of base64url (S256)");
+    };
+    let Some(flow_state) = state_param.clone() else {
+        return bad("state is required: 1 to 512 printable ASCII characters");
+    };
+    let nonce = match get("nonce") {
+        Some(n)
+            if n.is_empty() || n.len() > 512 || !n.bytes().all(|b| (0x20..=0x7e).contains(&b)) =>
+        {
+            return bad("nonce must be 1 to 512 printable ASCII characters");
+        }
+        n => n.map(str::to_owned),
+    };
+    let scope = granted_scope(get("scope").unwrap_or("openid"));
+    let view = match get("prompt") {
+        None | Some("") | Some("login") | Some("select_account") | Some("consent") => "login",
+        Some("create") => "create",
+        Some("none") => {
+            return error_redirect(
+                &state,
+                &redirect,
+                "login_required",
+                "a passkey sign-in needs the person; prompt=none cannot be satisfied",
+                st,
+            );
+        }
+        Some(_) => return bad("prompt must be create or login"),
+    };
+    let login_hint = match get("login_hint") {
+        Some(h) if h.len() > 254 || h.chars().any(char::is_control) => {
+            return bad("login_hint must be an email address of at most 254 characters");
+        }
+        h => h.filter(|h| !h.is_empty()).map(str::to_owned),
+    };
+
+    // Reuse this browser's binding secret so that several tabs can sign in at once.
+    let cookie_name = cookie_name(&state);
+    let binding = req
+        .cookie(cookie_name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 43 && crate::util::unb64(v).is_some())
+        .unwrap_or_else(|| random_token(32));
+    let t = now();
+    let flow_id = random_token(16);
+    let model = flow::Model {
+        id: flow_id.clone(),
+        tenant_id: tenant.client_id.clone(),
+        redirect_uri: redirect.as_str().to_owned(),
+        state: flow_state.as_str().to_owned(),
+        code_challenge: challenge.as_str().to_owned(),
+        nonce,
+        scope,
+        prompt: view.to_owned(),
+        login_hint: login_hint.clone(),
+        binding_hash: sha256_b64(&binding),
+        created_at: t,
+        expires_at: t + state.settings.flow_ttl,
+        completed_at: None,
+    };
+    if let Err(e) = store::flows::create_flow(&state.db, model).await {
+        return crate::errors::ApiError::from(e).into();
+    }
+
+    let needs_related_origins = tenant.rp_mode == RpMode::Site
+        && !RpId::parse("rp_id", &tenant.rp_id)
+            .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
+            .unwrap_or(false);
+    let page = AuthorizePage {
+        asset_version: state.assets.version.clone(),
+        style_integrity: state.assets.style_integrity.clone(),
+        script_integrity: state.assets.script_integrity.clone(),
+        tenant_name: tenant.name.clone(),
+        flow_id,
+        rp_id: tenant.rp_id.clone(),
+        rp_mode: tenant.rp_mode.as_str().to_owned(),
+        needs_related_origins,
+        initial_view: view.to_owned(),
+        login_hint: login_hint.unwrap_or_default(),
+    };
+    let body = match page.render() {
+        Ok(b) => b,
+        Err(e) => return crate::errors::ApiError::internal(e).into(),
+    };
+    let cookie = Cookie::build(cookie_name, binding)
+        .http_only(true)
+        .secure(state.settings.is_https())
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(CookieDuration::seconds(state.settings.flow_ttl))
+        .finish();
+    crate::web::html(StatusCode::OK).cookie(cookie).body(body)
+}
+
+/// The scopes granted: `openid` always, `email` when asked; others are ignored
+/// (RFC 6749 §3.3 lets the server grant less than asked).
+pub fn granted_scope(asked: &str) -> String {
+    if asked.split(' ').any(|s| s == "email") {
+        "openid email".into()
+    } else {
+        "openid".into()
+    }
+}

@@ -1,0 +1,737 @@
+//! The ceremony API called by the hosted page (PROTOCOL §2). Every failure answers the
+//! contract's error and leaves the flow usable until it expires; only a verified ceremony
+//! issues a code.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use sea_orm::TransactionTrait as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+use uuid::Uuid;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use crate::app::AppState;
+use crate::db::entities::{challenge, code, credential, flow, user};
+use crate::domain::{RedirectUri, RpId, RpMode};
+use crate::errors::ApiError;
+use crate::passkeys::{CeremonyFailure, Flags, RelyingParty};
+use crate::store::audit::{self, Event};
+use crate::store::tenants::Tenant;
+use crate::store::{accounts, flows};
+use crate::util::{b64, hex, now, random_token, rfc3339, sha256, sha256_b64};
+
+fn flow_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "flow_not_found",
+        "This sign-in page has expired or does not exist. Go back to the site and start again.",
+    )
+}
+
+fn flow_expired() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "flow_expired",
+        "This sign-in page has expired. Go back to the site and start again.",
+    )
+}
+
+fn challenge_expired() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "challenge_expired",
+        "This attempt has expired or was already used. Try again.",
+    )
+}
+
+/// Loads a flow for a ceremony call: it exists, is alive, belongs to this browser
+/// (constant-time check of the binding cookie), and has not issued its code.
+async fn open_flow(
+    state: &AppState,
+    req: &HttpRequest,
+    flow_id: &str,
+) -> Result<(flow::Model, Tenant), ApiError> {
+    if let Err(wait) = crate::web::rate_limit(state, req, "ceremony") {
+        return Err(ApiError::rate_limited(wait));
+    }
+    if flow_id.len() != 22 || crate::util::unb64(flow_id).is_none() {
+        return Err(flow_not_found());
+    }
+    let flow = flows::find_flow(&state.db, flow_id)
+        .await?
+        .ok_or_else(flow_not_found)?;
+    if flow.expires_at <= now() {
+        return Err(flow_expired());
+    }
+    let presented = req
+        .cookie(crate::routes::authorize::cookie_name(state))
+        .map(|c| sha256_b64(c.value()))
+        .unwrap_or_default();
+    if !crate::util::ct_eq(presented.as_bytes(), flow.binding_hash.as_bytes()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "flow_binding_mismatch",
+            "This sign-in was started in another browser or its cookie is missing. Go back to the site and start again here.",
+        ));
+    }
+    if flow.completed_at.is_some() {
+        return Err(flow_expired());
+    }
+    let tenant = crate::store::tenants::get(&state.db, &flow.tenant_id)
+        .await?
+        .ok_or_else(flow_not_found)?;
+    Ok((flow, tenant))
+}
+
+/// The relying party of a tenant: its RP ID, the broker's origin, and (broker mode) its
+/// related origins.
+fn relying_party(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
+    let mut origins = vec![state.settings.issuer.clone()];
+    if tenant.rp_mode == RpMode::Broker {
+        origins.extend(
+            tenant
+                .related_origins
+                .iter()
+                .filter_map(|o| Url::parse(o).ok()),
+        );
+    }
+    RelyingParty::new(
+        &tenant.rp_id,
+        &tenant.name,
+        &origins,
+        tenant.user_verification,
+    )
+    .map_err(ApiError::internal)
+}
+
+/// In `site` mode on another domain, the site's `/.well-known/webauthn` must list the
+/// broker's origin before any ceremony runs (PROTOCOL §6).
+async fn ensure_related_origin(state: &AppState, tenant: &Tenant) -> Result<(), ApiError> {
+    if tenant.rp_mode != RpMode::Site {
+        return Ok(());
+    }
+    let host = state.settings.issuer.host_str().unwrap_or_default();
+    if RpId::parse("rp_id", &tenant.rp_id).is_ok_and(|rp| rp.covers_host(host)) {
+        return Ok(());
+    }
+    let origin = latchkey_well_known::Origin::parse(&state.issuer).map_err(ApiError::internal)?;
+    let check = state.fetcher.check(&tenant.rp_id, &origin).await;
+    if check.ok {
+        return Ok(());
+    }
+    tracing::warn!(tenant = %tenant.client_id, problem = ?check.problem, "related origin check failed");
+    Err(ApiError::invalid_request(format!(
+        "{} has not allowed this sign-in page to use its passkeys yet: {}",
+        tenant.rp_id,
+        check.problem.unwrap_or_else(|| {
+            "its /.well-known/webauthn does not list this sign-in service".into()
+        })
+    ))
+    .with("rp_id", tenant.rp_id.clone()))
+}
+
+/// The canonical signed message of PROTOCOL §5 (keys sorted, no whitespace) and its
+/// SHA-256, which is the WebAuthn challenge.
+pub fn signed_message(
+    aud: &str,
+    code_challenge: &str,
+    flow: &str,
+    iat: i64,
+    iss: &str,
+    rp_id: &str,
+) -> (String, [u8; 32]) {
+    let s = |v: &str| Value::String(v.to_owned()).to_string();
+    let msg = format!(
+        r#"{{"aud":{},"code_challenge":{},"flow":{},"iat":{iat},"iss":{},"nonce":{},"rp_id":{}}}"#,
+        s(aud),
+        s(code_challenge),
+        s(flow),
+        s(iss),
+        s(&random_token(16)),
+        s(rp_id)
+    );
+    let hash = sha256(msg.as_bytes());
+    (msg, hash)
+}
+
+fn new_challenge(state: &AppState, flow: &flow::Model, tenant: &Tenant) -> (String, [u8; 32], i64) {
+    let t = now();
+    let (msg, hash) = signed_message(
+        &tenant.client_id,
+        &flow.code_challenge,
+        &flow.id,
+        t,
+        &state.issuer,
+        &tenant.rp_id,
+    );
+    (
+        msg,
+        hash,
+        (t + state.settings.challenge_ttl).min(flow.expires_at),
+    )
+}
+
+/// `POST /api/v1/flows/{flow}/authentication/options`
+pub async fn authentication_options(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    _body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (flow, tenant) = open_flow(&state, &req, &path).await?;
+    ensure_related_origin(&state, &tenant).await?;
+    let rp = relying_party(&state, &tenant)?;
+    let (msg, hash, expires_at) = new_challenge(&state, &flow, &tenant);
+    let (options, ceremony_state) = rp.start_authentication(&hash).map_err(ApiError::internal)?;
+    flows::put_challenge(
+        &state.db,
+        challenge::Model {
+            flow_id: flow.id.clone(),
+            kind: "get".into(),
+            state: ceremony_state,
+            signed_message: msg,
+            registration: None,
+            expires_at,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "publicKey": options })))
+}
+
+/// The body of `registration/options`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationRequest {
+    email: Option<String>,
+    display_name: Option<String>,
+}
+
+/// The account a registration will create, kept with its challenge.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct PendingAccount {
+    user_id: String,
+    name: String,
+    display_name: String,
+    email: Option<String>,
+}
+
+fn check_email(email: &str) -> Result<String, ApiError> {
+    let e = email.trim();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(e.to_owned())
+    } else {
+        Err(
+            ApiError::invalid_request("That email address does not look right.")
+                .with("field", "email"),
+        )
+    }
+}
+
+/// `POST /api/v1/flows/{flow}/registration/options`
+pub async fn registration_options(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body: RegistrationRequest = serde_json::from_value(body.into_inner())
+        .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
+    let (flow, tenant) = open_flow(&state, &req, &path).await?;
+    let email = body
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(check_email)
+        .transpose()?;
+    let display_name = match body
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        Some(d) if d.chars().count() > 64 || d.chars().any(char::is_control) => {
+            return Err(
+                ApiError::invalid_request("The name must be at most 64 characters.")
+                    .with("field", "display_name"),
+            );
+        }
+        d => d.map(str::to_owned),
+    };
+    ensure_related_origin(&state, &tenant).await?;
+    let rp = relying_party(&state, &tenant)?;
+    let user_uuid = Uuid::new_v4();
+    let name = email
+        .clone()
+        .or_else(|| display_name.clone())
+        .unwrap_or_else(|| format!("{} account {}", tenant.name, &rfc3339(now())[..10]));
+    let display = display_name.clone().unwrap_or_else(|| name.clone());
+    let (msg, hash, expires_at) = new_challenge(&state, &flow, &tenant);
+    let (options, ceremony_state) = rp
+        .start_registration(&hash, user_uuid, &name, &display)
+        .map_err(ApiError::internal)?;
+    let pending = PendingAccount {
+        user_id: b64(user_uuid.as_bytes()),
+        name,
+        display_name: display,
+        email,
+    };
+    flows::put_challenge(
+        &state.db,
+        challenge::Model {
+            flow_id: flow.id.clone(),
+            kind: "create".into(),
+            state: ceremony_state,
+            signed_message: msg,
+            registration: Some(serde_json::to_string(&pending).map_err(ApiError::internal)?),
+            expires_at,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "publicKey": options })))
+}
+
+/// Takes the flow's outstanding challenge of `kind`; consumed whatever happens next.
+async fn take_challenge(
+    state: &AppState,
+    flow: &flow::Model,
+    kind: &str,
+) -> Result<challenge::Model, ApiError> {
+    let ch = flows::take_challenge(&state.db, &flow.id)
+        .await?
+        .ok_or_else(challenge_expired)?;
+    if ch.kind != kind || ch.expires_at <= now() {
+        return Err(challenge_expired());
+    }
+    Ok(ch)
+}
+
+/// Maps a verification failure to the contract and records it.
+async fn refuse(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &flow::Model,
+    kind: &str,
+    failure: CeremonyFailure,
+) -> ApiError {
+    let (reason, err) = match failure {
+        CeremonyFailure::UserVerificationRequired => (
+            "user_verification".to_owned(),
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "user_verification_required",
+                "Your device did not verify you (PIN, fingerprint or face). Try again and complete the check.",
+            ),
+        ),
+        CeremonyFailure::Verification(r) => (
+            r,
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "verification_failed",
+                "This passkey could not be verified. Try again.",
+            ),
+        ),
+        CeremonyFailure::Internal(e) => return ApiError::internal(e),
+    };
+    state.metrics.ceremony(kind, &reason);
+    audit::record(
+        &state.db,
+        Event {
+            actor: "anonymous",
+            action: "ceremony.failed",
+            tenant_id: Some(&tenant.client_id),
+            subject: Some(&flow.id),
+            detail: json!({"ceremony": kind, "reason": reason}),
+        },
+    )
+    .await;
+    err
+}
+
+/// `POST /api/v1/flows/{flow}/authentication`
+pub async fn authentication(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let credential: PublicKeyCredential =
+        serde_json::from_value(body.into_inner()).map_err(|e| {
+            ApiError::invalid_request(format!(
+                "The credential is not a WebAuthn assertion in JSON form: {e}"
+            ))
+        })?;
+    let (flow, tenant) = open_flow(&state, &req, &path).await?;
+    let ch = take_challenge(&state, &flow, "get").await?;
+    let credential_id = b64(&credential.raw_id);
+    let Some(stored) =
+        accounts::find_credential(&state.db, &tenant.client_id, &credential_id).await?
+    else {
+        state.metrics.ceremony("get", "unknown_credential");
+        audit::record(
+            &state.db,
+            Event {
+                actor: "anonymous",
+                action: "ceremony.failed",
+                tenant_id: Some(&tenant.client_id),
+                subject: Some(&credential_id),
+                detail: json!({"ceremony": "get", "reason": "unknown_credential"}),
+            },
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_credential",
+            "This passkey is not registered here. Create a new one or pick another.",
+        )
+        .with("credential_id", credential_id));
+    };
+    if let Some(handle) = &credential.response.user_handle {
+        if b64(handle) != stored.user_id {
+            return Err(refuse(
+                &state,
+                &tenant,
+                &flow,
+                "get",
+                CeremonyFailure::Verification("user_handle".into()),
+            )
+            .await);
+        }
+    }
+    let rp = relying_party(&state, &tenant)?;
+    let result = match rp.finish_authentication(&credential, &ch.state, &stored.passkey) {
+        Ok(r) => r,
+        Err(f) => return Err(refuse(&state, &tenant, &flow, "get", f).await),
+    };
+
+    // PROTOCOL §2: a counter that goes backwards is an audit event, and refused under
+    // `counter_policy: reject`; counters of 0 are normal for synced passkeys.
+    let counter = i64::from(result.counter());
+    if (counter > 0 || stored.counter > 0) && counter <= stored.counter {
+        audit::record(
+            &state.db,
+            Event {
+                actor: "anonymous",
+                action: "counter_regression",
+                tenant_id: Some(&tenant.client_id),
+                subject: Some(&stored.id),
+                detail: json!({"stored": stored.counter, "presented": counter, "policy": tenant.counter_policy.as_str()}),
+            },
+        )
+        .await;
+        if tenant.counter_policy == crate::domain::CounterPolicy::Reject {
+            return Err(refuse(
+                &state,
+                &tenant,
+                &flow,
+                "get",
+                CeremonyFailure::Verification("counter".into()),
+            )
+            .await);
+        }
+    }
+    let passkey_json = serde_json::from_str::<webauthn_rs::prelude::Passkey>(&stored.passkey)
+        .ok()
+        .and_then(|mut p| {
+            p.update_credential(&result);
+            serde_json::to_string(&p).ok()
+        });
+    let t = now();
+    accounts::record_use(
+        &state.db,
+        &stored,
+        counter,
+        result.backup_state(),
+        passkey_json,
+        t,
+    )
+    .await?;
+    let user = accounts::find_user(&state.db, &stored.user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("credential without user"))?;
+    let flags = Flags::from_auth_data(&credential.response.authenticator_data);
+    let outcome = Outcome {
+        user: &user,
+        credential: &stored,
+        new_user: false,
+        user_verified: flags.is_some_and(|f| f.user_verified),
+        backup_eligible: flags.is_some_and(|f| f.backup_eligible),
+        backed_up: flags.is_some_and(|f| f.backed_up),
+        verify: json!({
+            "ceremony": "webauthn.get",
+            "signed_message": ch.signed_message,
+            "client_data_json": b64(&credential.response.client_data_json),
+            "authenticator_data": b64(&credential.response.authenticator_data),
+            "signature": b64(&credential.response.signature),
+            "user_handle": credential.response.user_handle.as_ref().map(b64),
+            "attestation_object": null,
+        }),
+        insert: None,
+    };
+    let answer = complete(&state, &flow, &tenant, outcome).await?;
+    state.metrics.ceremony("get", "ok");
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// `POST /api/v1/flows/{flow}/registration`
+pub async fn registration(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let credential: RegisterPublicKeyCredential = serde_json::from_value(body.into_inner())
+        .map_err(|e| {
+            ApiError::invalid_request(format!(
+                "The credential is not a WebAuthn attestation in JSON form: {e}"
+            ))
+        })?;
+    let (flow, tenant) = open_flow(&state, &req, &path).await?;
+    let ch = take_challenge(&state, &flow, "create").await?;
+    let pending: PendingAccount = ch
+        .registration
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .ok_or_else(|| ApiError::internal("registration challenge without account"))?;
+    let rp = relying_party(&state, &tenant)?;
+    let passkey = match rp.finish_registration(&credential, &ch.state) {
+        Ok(p) => p,
+        Err(f) => return Err(refuse(&state, &tenant, &flow, "create", f).await),
+    };
+    let Some(attested) = crate::passkeys::read_attestation(&credential.response.attestation_object)
+    else {
+        return Err(refuse(
+            &state,
+            &tenant,
+            &flow,
+            "create",
+            CeremonyFailure::Verification("attestation".into()),
+        )
+        .await);
+    };
+    let credential_id = b64(&attested.credential_id);
+    if accounts::credential_exists(&state.db, &credential_id).await? {
+        return Err(refuse(
+            &state,
+            &tenant,
+            &flow,
+            "create",
+            CeremonyFailure::Verification("duplicate_credential".into()),
+        )
+        .await);
+    }
+    let t = now();
+    let user = user::Model {
+        id: pending.user_id,
+        tenant_id: tenant.client_id.clone(),
+        name: pending.name,
+        display_name: pending.display_name,
+        email: pending.email,
+        created_at: t,
+    };
+    let stored = credential::Model {
+        id: credential_id,
+        tenant_id: tenant.client_id.clone(),
+        user_id: user.id.clone(),
+        rp_id: tenant.rp_id.clone(),
+        passkey: serde_json::to_string(&passkey).map_err(ApiError::internal)?,
+        public_key: b64(&attested.cose_key),
+        public_key_alg: attested.alg,
+        passkey_id: hex(sha256(&attested.cose_key)),
+        aaguid: attested.aaguid.to_string(),
+        backup_eligible: attested.flags.backup_eligible,
+        backed_up: attested.flags.backed_up,
+        user_verified: attested.flags.user_verified,
+        counter: i64::from(attested.counter),
+        created_at: t,
+        last_used_at: Some(t),
+    };
+    let outcome = Outcome {
+        user: &user,
+        credential: &stored,
+        new_user: true,
+        user_verified: attested.flags.user_verified,
+        backup_eligible: attested.flags.backup_eligible,
+        backed_up: attested.flags.backed_up,
+        verify: json!({
+            "ceremony": "webauthn.create",
+            "signed_message": ch.signed_message,
+            "client_data_json": b64(&credential.response.client_data_json),
+            "authenticator_data": b64(&attested.authenticator_data),
+            "signature": null,
+            "user_handle": user.id,
+            "attestation_object": b64(&credential.response.attestation_object),
+        }),
+        insert: Some((user.clone(), stored.clone())),
+    };
+    let answer = complete(&state, &flow, &tenant, outcome).await?;
+    state.metrics.ceremony("create", "ok");
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// A verified ceremony, ready to become a code.
+struct Outcome<'a> {
+    user: &'a user::Model,
+    credential: &'a credential::Model,
+    new_user: bool,
+    user_verified: bool,
+    backup_eligible: bool,
+    backed_up: bool,
+    verify: Value,
+    /// A new account to insert in the same transaction as the code.
+    insert: Option<(user::Model, credential::Model)>,
+}
+
+/// Issues the flow's code in one transaction (new account, flow completion, code), and
+/// builds the page's answer: where to go, and what to signal.
+async fn complete(
+    state: &AppState,
+    flow: &flow::Model,
+    tenant: &Tenant,
+    o: Outcome<'_>,
+) -> Result<Value, ApiError> {
+    let t = now();
+    let code = random_token(32);
+    let sign_in = json!({
+        "sub": o.user.id,
+        "user_id": o.user.id,
+        "client_id": tenant.client_id,
+        "rp_id": tenant.rp_id,
+        "credential_id": o.credential.id,
+        "passkey_id": o.credential.passkey_id,
+        "public_key": o.credential.public_key,
+        "public_key_alg": o.credential.public_key_alg,
+        "email": o.user.email,
+        "email_verified": false,
+        "new_user": o.new_user,
+        "new_credential": o.new_user,
+        "user_verified": o.user_verified,
+        "backup_eligible": o.backup_eligible,
+        "backed_up": o.backed_up,
+        "aaguid": o.credential.aaguid,
+        "authenticated_at": rfc3339(t),
+        "flow_id": flow.id,
+    });
+    let payload = json!({
+        "sign_in": sign_in,
+        "verify": o.verify,
+        "nonce": flow.nonce,
+        "auth_time": t,
+        "amr": amr(o.backup_eligible, o.user_verified),
+    });
+    let txn = state.db.begin().await?;
+    if let Some((user, cred)) = o.insert {
+        accounts::insert_user(&txn, user).await?;
+        accounts::insert_credential(&txn, cred).await?;
+    }
+    if !flows::complete_flow(&txn, &flow.id, t).await? {
+        txn.rollback().await?;
+        return Err(flow_expired());
+    }
+    flows::insert_code(
+        &txn,
+        code::Model {
+            code_hash: sha256_b64(&code),
+            flow_id: flow.id.clone(),
+            tenant_id: tenant.client_id.clone(),
+            redirect_uri: flow.redirect_uri.clone(),
+            code_challenge: flow.code_challenge.clone(),
+            user_id: o.user.id.clone(),
+            credential_id: o.credential.id.clone(),
+            scope: flow.scope.clone(),
+            payload: payload.to_string(),
+            created_at: t,
+            expires_at: t + state.settings.code_ttl,
+            redeemed_at: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    audit::record(
+        &state.db,
+        Event {
+            actor: &format!("user:{}", o.user.id),
+            action: if o.new_user { "sign_up" } else { "sign_in" },
+            tenant_id: Some(&tenant.client_id),
+            subject: Some(&o.credential.id),
+            detail: json!({"flow": flow.id, "user_verified": o.user_verified, "backed_up": o.backed_up}),
+        },
+    )
+    .await;
+    let redirect = RedirectUri::parse(&flow.redirect_uri).map_err(ApiError::internal)?;
+    let redirect_to = redirect.with_query(&[
+        ("code", &code),
+        ("state", &flow.state),
+        ("iss", &state.issuer),
+    ]);
+    // In site mode the RP ID may hold passkeys made outside Latchkey: listing only ours
+    // would make password managers hide them, so the list is sent in broker mode only.
+    let accepted = if tenant.rp_mode == RpMode::Broker {
+        json!(accounts::credential_ids_of_user(&state.db, &o.user.id).await?)
+    } else {
+        Value::Null
+    };
+    Ok(json!({
+        "redirect_to": redirect_to,
+        "signals": {
+            "rp_id": tenant.rp_id,
+            "user_id": o.user.id,
+            "name": o.user.name,
+            "display_name": o.user.display_name,
+            "all_accepted_credential_ids": accepted,
+        }
+    }))
+}
+
+/// RFC 8176 methods: `hwk` for a device-bound key, `swk` for a synced one, `user` for
+/// presence, and `mfa` when the user was verified.
+pub fn amr(backup_eligible: bool, user_verified: bool) -> Vec<&'static str> {
+    let mut v = vec![if backup_eligible { "swk" } else { "hwk" }, "user"];
+    if user_verified {
+        v.push("mfa");
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signed_message_is_canonical_json() {
+        let (msg, hash) = signed_message(
+            "demo",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "f",
+            1700000000,
+            "http://localhost:8080",
+            "localhost",
+        );
+        let parsed: serde_json::Map<String, Value> = serde_json::from_str(&msg).unwrap();
+        let keys: Vec<&String> = parsed.keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(!msg.contains(' '));
+        assert_eq!(parsed["iat"], 1700000000);
+        assert_eq!(parsed["aud"], "demo");
+        assert_eq!(
+            crate::util::unb64(parsed["nonce"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            16
+        );
+        assert_eq!(hash, sha256(msg.as_bytes()));
+    }
+
+    #[test]
+    fn amr_follows_rfc8176() {
+        assert_eq!(amr(true, true), vec!["swk", "user", "mfa"]);
+        assert_eq!(amr(false, false), vec!["hwk", "user"]);
+    }
+}

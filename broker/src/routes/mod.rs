@@ -1,0 +1,138 @@
+//! HTTP routes by feature: each handler extracts, converts to domain types, makes one
+//! domain call and maps the result.
+
+pub mod admin;
+pub mod authorize;
+pub mod ceremony;
+pub mod discovery;
+pub mod ops;
+pub mod redeem;
+
+use actix_web::error::{JsonPayloadError, UrlencodedError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use crate::errors::{ApiError, OAuthError};
+
+/// Largest JSON body of the ceremony and admin APIs (PROTOCOL §2: 64 KiB).
+pub const MAX_JSON: usize = 64 * 1024;
+
+fn api_json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON)
+        .error_handler(|err, _req| {
+            let e = match &err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "The request body is larger than 64 KiB.",
+                ),
+                JsonPayloadError::ContentType => ApiError::invalid_request(
+                    "The body must be JSON (Content-Type: application/json).",
+                ),
+                other => ApiError::invalid_request(format!("The body is not valid: {other}")),
+            };
+            e.into()
+        })
+}
+
+fn oauth_json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON)
+        .error_handler(|err, _req| {
+            let e = match &err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => OAuthError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    "the request body is larger than 64 KiB",
+                ),
+                JsonPayloadError::ContentType => OAuthError::invalid_request(
+                    "the body must be JSON (Content-Type: application/json)",
+                ),
+                other => OAuthError::invalid_request(format!("the body is not valid: {other}")),
+            };
+            e.into()
+        })
+}
+
+fn oauth_form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(MAX_JSON)
+        .error_handler(|err, _req| {
+            let e = match &err {
+                UrlencodedError::Overflow { .. } => OAuthError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    "the request body is larger than 64 KiB",
+                ),
+                other => OAuthError::invalid_request(format!("the body is not valid: {other}")),
+            };
+            e.into()
+        })
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(ops::index))
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .route("/static/latchkey.js", web::get().to(crate::web::script))
+        .route("/static/latchkey.css", web::get().to(crate::web::style))
+        .route("/authorize", web::get().to(authorize::authorize))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(discovery::openid_configuration),
+        )
+        .route("/.well-known/webauthn", web::get().to(discovery::webauthn))
+        .route("/oauth/jwks", web::get().to(discovery::jwks))
+        .service(
+            web::scope("/api/v1/flows/{flow}")
+                .app_data(api_json_config())
+                .route(
+                    "/authentication/options",
+                    web::post().to(ceremony::authentication_options),
+                )
+                .route("/authentication", web::post().to(ceremony::authentication))
+                .route(
+                    "/registration/options",
+                    web::post().to(ceremony::registration_options),
+                )
+                .route("/registration", web::post().to(ceremony::registration)),
+        )
+        .service(
+            web::scope("/api/v1/sign-ins")
+                .app_data(oauth_json_config())
+                .route("/redeem", web::post().to(redeem::redeem)),
+        )
+        .service(
+            web::scope("/oauth")
+                .app_data(oauth_form_config())
+                .route("/token", web::post().to(redeem::token))
+                .route("/userinfo", web::get().to(redeem::userinfo))
+                .route("/userinfo", web::post().to(redeem::userinfo)),
+        )
+        .service(
+            web::scope("/api/v1/admin")
+                .app_data(api_json_config())
+                .configure(admin::configure),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is nothing at this address.",
+    )
+    .into()
+}
+
+impl From<ApiError> for HttpResponse {
+    fn from(e: ApiError) -> Self {
+        actix_web::ResponseError::error_response(&e)
+    }
+}

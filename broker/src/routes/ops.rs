@@ -1,0 +1,52 @@
+//! Operations endpoints (PROTOCOL §8) and the landing page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use sea_orm::ConnectionTrait as _;
+use serde_json::json;
+
+use crate::app::AppState;
+
+/// `GET /healthz`: the process is alive.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let probe = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.db.execute_unprepared("SELECT 1"),
+    )
+    .await;
+    match probe {
+        Ok(Ok(_)) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "reason": "database unreachable"}))
+        }
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "reason": "database timed out"})),
+    }
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// `GET /`: what this is, and where to go.
+pub async fn index(state: web::Data<AppState>) -> HttpResponse {
+    let demo = if state.settings.demo {
+        r#"<p><a href="/demo">Try the demo sign-in</a></p>"#
+    } else {
+        ""
+    };
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Latchkey</title><link rel=\"stylesheet\" href=\"/static/latchkey.css\"></head><body><main class=\"card\"><h1>Latchkey</h1><p>A hosted passkey sign-in service. Sites send people here to sign in with a passkey.</p>{demo}<p><a href=\"/.well-known/openid-configuration\">OpenID Connect discovery</a></p></main></body></html>"
+    );
+    crate::web::html(StatusCode::OK).body(body)
+}

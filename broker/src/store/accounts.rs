@@ -1,0 +1,168 @@
+//! Accounts: users and their passkeys. An account belongs to one tenant (PROTOCOL §4).
+
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+};
+use serde_json::{Value, json};
+
+use crate::db::entities::{credential, user};
+use crate::util::rfc3339;
+
+/// Loads a credential of a tenant by its base64url id.
+pub async fn find_credential<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    credential_id: &str,
+) -> Result<Option<credential::Model>, DbErr> {
+    credential::Entity::find_by_id(credential_id.to_owned())
+        .filter(credential::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await
+}
+
+/// Whether a credential id is registered anywhere.
+pub async fn credential_exists<C: ConnectionTrait>(
+    db: &C,
+    credential_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(credential::Entity::find_by_id(credential_id.to_owned())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Loads a user.
+pub async fn find_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(user_id.to_owned()).one(db).await
+}
+
+/// The credential ids of a user, oldest first.
+pub async fn credential_ids_of_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    Ok(credential::Entity::find()
+        .filter(credential::Column::UserId.eq(user_id))
+        .order_by_asc(credential::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect())
+}
+
+/// Number of passkeys stored for a tenant.
+pub async fn count_credentials<C: ConnectionTrait>(db: &C, tenant_id: &str) -> Result<u64, DbErr> {
+    credential::Entity::find()
+        .filter(credential::Column::TenantId.eq(tenant_id))
+        .count(db)
+        .await
+}
+
+/// Inserts a user.
+pub async fn insert_user<C: ConnectionTrait>(db: &C, model: user::Model) -> Result<(), DbErr> {
+    user::ActiveModel::from(model).insert(db).await.map(|_| ())
+}
+
+/// Inserts a credential.
+pub async fn insert_credential<C: ConnectionTrait>(
+    db: &C,
+    model: credential::Model,
+) -> Result<(), DbErr> {
+    credential::ActiveModel::from(model)
+        .insert(db)
+        .await
+        .map(|_| ())
+}
+
+/// Records a successful use of a credential: counter (never lowered), backup state,
+/// the refreshed webauthn-rs credential and the time.
+pub async fn record_use<C: ConnectionTrait>(
+    db: &C,
+    current: &credential::Model,
+    counter: i64,
+    backed_up: bool,
+    passkey_json: Option<String>,
+    at: i64,
+) -> Result<(), DbErr> {
+    let mut am: credential::ActiveModel = current.clone().into();
+    am.counter = Set(counter.max(current.counter));
+    am.backed_up = Set(backed_up);
+    am.last_used_at = Set(Some(at));
+    if let Some(p) = passkey_json {
+        am.passkey = Set(p);
+    }
+    am.update(db).await.map(|_| ())
+}
+
+/// Deletes a credential (revocation); returns it when it existed.
+pub async fn delete_credential<C: ConnectionTrait>(
+    db: &C,
+    credential_id: &str,
+) -> Result<Option<credential::Model>, DbErr> {
+    let found = credential::Entity::find_by_id(credential_id.to_owned())
+        .one(db)
+        .await?;
+    if found.is_some() {
+        credential::Entity::delete_by_id(credential_id.to_owned())
+            .exec(db)
+            .await?;
+    }
+    Ok(found)
+}
+
+/// The passkey object of the admin API.
+pub fn credential_json(c: &credential::Model) -> Value {
+    json!({
+        "id": c.id,
+        "passkey_id": c.passkey_id,
+        "aaguid": c.aaguid,
+        "backup_eligible": c.backup_eligible,
+        "backed_up": c.backed_up,
+        "user_verified": c.user_verified,
+        "created_at": rfc3339(c.created_at),
+        "last_used_at": c.last_used_at.map(rfc3339),
+    })
+}
+
+/// Users of a tenant with their passkeys, newest first, at most `limit`.
+pub async fn list_users<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    limit: u64,
+) -> Result<Vec<Value>, DbErr> {
+    let users = user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .order_by_desc(user::Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let creds = credential::Entity::find()
+        .filter(credential::Column::UserId.is_in(ids))
+        .order_by_asc(credential::Column::CreatedAt)
+        .all(db)
+        .await?;
+    Ok(users
+        .iter()
+        .map(|u| {
+            let passkeys: Vec<Value> = creds
+                .iter()
+                .filter(|c| c.user_id == u.id)
+                .map(credential_json)
+                .collect();
+            json!({
+                "user_id": u.id,
+                "name": u.name,
+                "display_name": u.display_name,
+                "email": u.email,
+                "created_at": rfc3339(u.created_at),
+                "passkeys": passkeys,
+            })
+        })
+        .collect())
+}

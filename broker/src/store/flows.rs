@@ -1,0 +1,124 @@
+//! Flows, their one outstanding WebAuthn challenge, and codes (PROTOCOL §2–§3).
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
+    QueryFilter as _,
+};
+
+use crate::db::entities::{access_token, challenge, code, flow};
+
+/// Inserts a new flow.
+pub async fn create_flow<C: ConnectionTrait>(db: &C, model: flow::Model) -> Result<(), DbErr> {
+    flow::ActiveModel::from(model).insert(db).await.map(|_| ())
+}
+
+/// Loads a flow.
+pub async fn find_flow<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<flow::Model>, DbErr> {
+    flow::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Stores the flow's challenge, replacing any outstanding one (one per flow).
+pub async fn put_challenge<C: ConnectionTrait>(
+    db: &C,
+    model: challenge::Model,
+) -> Result<(), DbErr> {
+    challenge::Entity::insert(challenge::ActiveModel::from(model))
+        .on_conflict(
+            OnConflict::column(challenge::Column::FlowId)
+                .update_columns([
+                    challenge::Column::Kind,
+                    challenge::Column::State,
+                    challenge::Column::SignedMessage,
+                    challenge::Column::Registration,
+                    challenge::Column::ExpiresAt,
+                ])
+                .to_owned(),
+        )
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Consumes the flow's outstanding challenge in one atomic statement: of concurrent
+/// callers, exactly one gets it (PROTOCOL §2: consumed by its first verification attempt).
+pub async fn take_challenge<C: ConnectionTrait>(
+    db: &C,
+    flow_id: &str,
+) -> Result<Option<challenge::Model>, DbErr> {
+    challenge::Entity::delete_by_id(flow_id.to_owned())
+        .exec_with_returning(db)
+        .await
+}
+
+/// Marks a flow as having issued its code; `false` when it already had.
+pub async fn complete_flow<C: ConnectionTrait>(
+    db: &C,
+    flow_id: &str,
+    at: i64,
+) -> Result<bool, DbErr> {
+    let res = flow::Entity::update_many()
+        .col_expr(flow::Column::CompletedAt, Expr::value(at))
+        .filter(flow::Column::Id.eq(flow_id))
+        .filter(flow::Column::CompletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Inserts a code.
+pub async fn insert_code<C: ConnectionTrait>(db: &C, model: code::Model) -> Result<(), DbErr> {
+    code::ActiveModel::from(model).insert(db).await.map(|_| ())
+}
+
+/// Loads a code by the SHA-256 of its value.
+pub async fn find_code<C: ConnectionTrait>(
+    db: &C,
+    code_hash: &str,
+) -> Result<Option<code::Model>, DbErr> {
+    code::Entity::find_by_id(code_hash.to_owned()).one(db).await
+}
+
+/// Redeems a code in one conditional update: `true` for exactly one caller, and only
+/// while it is unused and unexpired (PROTOCOL §3).
+pub async fn consume_code<C: ConnectionTrait>(
+    db: &C,
+    code_hash: &str,
+    at: i64,
+) -> Result<bool, DbErr> {
+    let res = code::Entity::update_many()
+        .col_expr(code::Column::RedeemedAt, Expr::value(at))
+        .filter(code::Column::CodeHash.eq(code_hash))
+        .filter(code::Column::RedeemedAt.is_null())
+        .filter(code::Column::ExpiresAt.gt(at))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Removes expired flows (with their challenges), codes and access tokens. Each delete
+/// is idempotent, so several instances may run it at once.
+pub async fn purge_expired<C: ConnectionTrait>(db: &C, at: i64) -> Result<u64, DbErr> {
+    let mut n = 0;
+    n += challenge::Entity::delete_many()
+        .filter(challenge::Column::ExpiresAt.lt(at))
+        .exec(db)
+        .await?
+        .rows_affected;
+    n += code::Entity::delete_many()
+        .filter(code::Column::ExpiresAt.lt(at - 3600))
+        .exec(db)
+        .await?
+        .rows_affected;
+    n += flow::Entity::delete_many()
+        .filter(flow::Column::ExpiresAt.lt(at - 3600))
+        .exec(db)
+        .await?
+        .rows_affected;
+    n += access_token::Entity::delete_many()
+        .filter(access_token::Column::ExpiresAt.lt(at))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(n)
+}

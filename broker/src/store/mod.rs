@@ -1,0 +1,8 @@
+//! Persistence, one module per aggregate. Single-use things (challenges, codes) are
+//! consumed by one atomic statement so that under any concurrency exactly one caller wins.
+
+pub mod accounts;
+pub mod audit;
+pub mod flows;
+pub mod tenants;
+pub mod tokens;

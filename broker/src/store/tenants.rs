@@ -1,0 +1,434 @@
+//! Tenants (PROTOCOL §1): validation shared by the admin API and the CLI, and storage.
+
+use latchkey_well_known::Origin;
+use sea_orm::{
+    ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
+    QueryFilter as _, QueryOrder as _, Set,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::entities::tenant;
+use crate::domain::{ClientId, CounterPolicy, Invalid, RedirectUri, RpId, RpMode, UvPolicy};
+use crate::util::{now, random_token, rfc3339, sha256_b64};
+
+/// A tenant as the broker uses it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// Public client id.
+    pub client_id: String,
+    /// Display name shown on the hosted page.
+    pub name: String,
+    /// Registered redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Where passkeys live.
+    pub rp_mode: RpMode,
+    /// The RP ID of this tenant's passkeys.
+    pub rp_id: String,
+    /// UV policy.
+    pub user_verification: UvPolicy,
+    /// Counter regression policy.
+    pub counter_policy: CounterPolicy,
+    /// Related origins (broker mode).
+    pub related_origins: Vec<String>,
+    /// SHA-256 (base64url) of the client secret of a confidential client.
+    pub secret_hash: Option<String>,
+    /// Creation time, UNIX seconds.
+    pub created_at: i64,
+}
+
+impl Tenant {
+    /// Whether the back channel requires a client secret.
+    pub fn confidential(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+
+    /// The tenant object of the admin API (PROTOCOL §7).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "client_id": self.client_id,
+            "name": self.name,
+            "redirect_uris": self.redirect_uris,
+            "rp_mode": self.rp_mode.as_str(),
+            "rp_id": self.rp_id,
+            "user_verification": self.user_verification.as_str(),
+            "counter_policy": self.counter_policy.as_str(),
+            "related_origins": self.related_origins,
+            "confidential": self.confidential(),
+            "created_at": rfc3339(self.created_at),
+        })
+    }
+
+    fn from_model(m: tenant::Model) -> Self {
+        Self {
+            redirect_uris: serde_json::from_str(&m.redirect_uris).unwrap_or_default(),
+            related_origins: serde_json::from_str(&m.related_origins).unwrap_or_default(),
+            rp_mode: RpMode::parse(&m.rp_mode).unwrap_or(RpMode::Broker),
+            user_verification: UvPolicy::parse(&m.user_verification).unwrap_or(UvPolicy::Required),
+            counter_policy: CounterPolicy::parse(&m.counter_policy)
+                .unwrap_or(CounterPolicy::Record),
+            client_id: m.client_id,
+            name: m.name,
+            rp_id: m.rp_id,
+            secret_hash: m.client_secret_hash,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// The fields a caller may set, as sent to `POST /api/v1/admin/tenants` or `PATCH`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantInput {
+    /// `client_id` (create only).
+    pub client_id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Redirect URIs.
+    pub redirect_uris: Option<Vec<String>>,
+    /// `site` or `broker`.
+    pub rp_mode: Option<String>,
+    /// RP ID (site mode).
+    pub rp_id: Option<String>,
+    /// `required` or `preferred`.
+    pub user_verification: Option<String>,
+    /// `record` or `reject`.
+    pub counter_policy: Option<String>,
+    /// Related origins (broker mode).
+    pub related_origins: Option<Vec<String>>,
+    /// Whether the tenant is a confidential client (create only).
+    pub confidential: Option<bool>,
+    /// Issue a new client secret (update only).
+    pub rotate_secret: Option<bool>,
+}
+
+/// Why a tenant change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// A field failed validation.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The client id is taken.
+    #[error("a tenant with client_id {0:?} already exists")]
+    Conflict(String),
+    /// No such tenant.
+    #[error("no tenant with client_id {0:?}")]
+    NotFound(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> TenantError {
+    TenantError::Invalid(Invalid {
+        field,
+        message: message.into(),
+    })
+}
+
+/// Loads one tenant.
+pub async fn get(db: &DatabaseConnection, client_id: &str) -> Result<Option<Tenant>, DbErr> {
+    Ok(tenant::Entity::find_by_id(client_id.to_owned())
+        .one(db)
+        .await?
+        .map(Tenant::from_model))
+}
+
+/// Lists all tenants by client id.
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<Tenant>, DbErr> {
+    Ok(tenant::Entity::find()
+        .order_by_asc(tenant::Column::ClientId)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Tenant::from_model)
+        .collect())
+}
+
+/// The related origins of every `broker`-mode tenant, in creation order, de-duplicated:
+/// the broker's `/.well-known/webauthn` (PROTOCOL §6).
+pub async fn broker_related_origins(
+    db: &DatabaseConnection,
+    except: Option<&str>,
+) -> Result<Vec<Origin>, DbErr> {
+    let rows = tenant::Entity::find()
+        .filter(tenant::Column::RpMode.eq("broker"))
+        .order_by_asc(tenant::Column::CreatedAt)
+        .order_by_asc(tenant::Column::ClientId)
+        .all(db)
+        .await?;
+    let mut out: Vec<Origin> = Vec::new();
+    for row in rows
+        .into_iter()
+        .filter(|r| Some(r.client_id.as_str()) != except)
+    {
+        let origins: Vec<String> = serde_json::from_str(&row.related_origins).unwrap_or_default();
+        for o in origins.iter().filter_map(|o| Origin::parse(o).ok()) {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_redirect_uris(list: &[String]) -> Result<Vec<String>, TenantError> {
+    if list.is_empty() {
+        return Err(invalid(
+            "redirect_uris",
+            "redirect_uris must list at least one URI",
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in list {
+        let uri = RedirectUri::parse(s)?;
+        if !out.iter().any(|u| u == uri.as_str()) {
+            out.push(uri.as_str().to_owned());
+        }
+    }
+    Ok(out)
+}
+
+async fn parse_related_origins(
+    db: &DatabaseConnection,
+    client_id: &str,
+    list: &[String],
+) -> Result<Vec<String>, TenantError> {
+    let mut existing = broker_related_origins(db, Some(client_id)).await?;
+    let mut out = Vec::new();
+    for s in list {
+        let origin = Origin::parse(s).map_err(|e| {
+            invalid(
+                "related_origins",
+                format!("{s:?} is not a valid origin: {e}"),
+            )
+        })?;
+        if origin.scheme() != "https" && !matches!(origin.host(), "localhost" | "127.0.0.1") {
+            return Err(invalid(
+                "related_origins",
+                format!("{s:?} must be an https:// origin"),
+            ));
+        }
+        if out.contains(&origin.as_str().to_owned()) {
+            continue;
+        }
+        if let Err(e) = latchkey_well_known::check_label_limit(&existing, &origin) {
+            return Err(invalid(
+                "related_origins",
+                format!(
+                    "{s:?} would add a 6th distinct site label to the broker's /.well-known/webauthn; browsers honour at most 5 ({e})"
+                ),
+            ));
+        }
+        existing.push(origin.clone());
+        out.push(origin.as_str().to_owned());
+    }
+    Ok(out)
+}
+
+fn check_name(name: &str) -> Result<String, TenantError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(invalid("name", "name must be 1 to 100 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Resolves `rp_mode` + `rp_id` against the broker's RP ID.
+fn resolve_rp(
+    mode: RpMode,
+    rp_id: Option<&str>,
+    broker_rp_id: &RpId,
+) -> Result<String, TenantError> {
+    match (mode, rp_id) {
+        (RpMode::Broker, None) => Ok(broker_rp_id.as_str().to_owned()),
+        (RpMode::Broker, Some(id)) => {
+            let id = RpId::parse("rp_id", id)?;
+            if &id == broker_rp_id {
+                Ok(id.as_str().to_owned())
+            } else {
+                Err(invalid(
+                    "rp_id",
+                    format!(
+                        "in broker mode the RP ID is the broker's ({}); omit rp_id or use site mode",
+                        broker_rp_id.as_str()
+                    ),
+                ))
+            }
+        }
+        (RpMode::Site, None) => Err(invalid(
+            "rp_id",
+            "site mode needs rp_id: the site's registrable domain, e.g. example.com",
+        )),
+        (RpMode::Site, Some(id)) => {
+            let id = RpId::parse("rp_id", id)?;
+            if id.as_str() != "localhost" && psl::suffix_str(id.as_str()) == Some(id.as_str()) {
+                return Err(invalid(
+                    "rp_id",
+                    format!("{:?} is a public suffix, not a site's domain", id.as_str()),
+                ));
+            }
+            Ok(id.as_str().to_owned())
+        }
+    }
+}
+
+/// Creates a tenant. Returns it and, for a confidential client, its secret (shown once).
+pub async fn create(
+    db: &DatabaseConnection,
+    broker_rp_id: &RpId,
+    input: TenantInput,
+) -> Result<(Tenant, Option<String>), TenantError> {
+    let client_id = ClientId::parse(input.client_id.as_deref().unwrap_or_default())?;
+    let name = check_name(input.name.as_deref().unwrap_or(client_id.as_str()))?;
+    let redirect_uris = parse_redirect_uris(input.redirect_uris.as_deref().unwrap_or_default())?;
+    let rp_mode = RpMode::parse(input.rp_mode.as_deref().unwrap_or("broker"))?;
+    let rp_id = resolve_rp(rp_mode, input.rp_id.as_deref(), broker_rp_id)?;
+    let uv = UvPolicy::parse(input.user_verification.as_deref().unwrap_or("required"))?;
+    let counter = CounterPolicy::parse(input.counter_policy.as_deref().unwrap_or("record"))?;
+    if input.rotate_secret.is_some() {
+        return Err(invalid(
+            "rotate_secret",
+            "rotate_secret applies to an existing tenant (PATCH)",
+        ));
+    }
+    let related = match (&input.related_origins, rp_mode) {
+        (Some(list), RpMode::Broker) => parse_related_origins(db, client_id.as_str(), list).await?,
+        (Some(list), RpMode::Site) if !list.is_empty() => {
+            return Err(invalid(
+                "related_origins",
+                "related_origins apply to broker mode only; in site mode the site lists the broker in its own /.well-known/webauthn",
+            ));
+        }
+        _ => Vec::new(),
+    };
+    if get(db, client_id.as_str()).await?.is_some() {
+        return Err(TenantError::Conflict(client_id.as_str().to_owned()));
+    }
+    let secret = input
+        .confidential
+        .unwrap_or(false)
+        .then(|| random_token(32));
+    let t = now();
+    let model = tenant::ActiveModel {
+        client_id: Set(client_id.as_str().to_owned()),
+        name: Set(name),
+        redirect_uris: Set(serde_json::to_string(&redirect_uris).unwrap_or_default()),
+        rp_mode: Set(rp_mode.as_str().into()),
+        rp_id: Set(rp_id),
+        user_verification: Set(uv.as_str().into()),
+        counter_policy: Set(counter.as_str().into()),
+        related_origins: Set(serde_json::to_string(&related).unwrap_or_default()),
+        client_secret_hash: Set(secret.as_ref().map(sha256_b64)),
+        created_at: Set(t),
+        updated_at: Set(t),
+    };
+    let inserted = match model.insert(db).await {
+        Ok(m) => m,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(TenantError::Conflict(client_id.as_str().to_owned()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((Tenant::from_model(inserted), secret))
+}
+
+/// Changes a tenant. Returns it and a new secret when `rotate_secret` was asked.
+pub async fn update(
+    db: &DatabaseConnection,
+    broker_rp_id: &RpId,
+    client_id: &str,
+    input: TenantInput,
+) -> Result<(Tenant, Option<String>), TenantError> {
+    let row = tenant::Entity::find_by_id(client_id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| TenantError::NotFound(client_id.to_owned()))?;
+    let current = Tenant::from_model(row.clone());
+    if input.client_id.as_deref().is_some_and(|c| c != client_id) {
+        return Err(invalid("client_id", "client_id cannot change"));
+    }
+    if input.confidential.is_some() {
+        return Err(invalid(
+            "confidential",
+            "use rotate_secret to issue a secret; confidential is set at creation",
+        ));
+    }
+    let mut am: tenant::ActiveModel = row.into();
+    if let Some(name) = &input.name {
+        am.name = Set(check_name(name)?);
+    }
+    if let Some(list) = &input.redirect_uris {
+        am.redirect_uris =
+            Set(serde_json::to_string(&parse_redirect_uris(list)?).unwrap_or_default());
+    }
+    let mode = match &input.rp_mode {
+        Some(m) => RpMode::parse(m)?,
+        None => current.rp_mode,
+    };
+    if input.rp_mode.is_some() || input.rp_id.is_some() {
+        let rp_id_in =
+            input
+                .rp_id
+                .as_deref()
+                .or((mode == current.rp_mode && mode == RpMode::Site)
+                    .then_some(current.rp_id.as_str()));
+        let rp_id = resolve_rp(mode, rp_id_in, broker_rp_id)?;
+        if rp_id != current.rp_id && super::accounts::count_credentials(db, client_id).await? > 0 {
+            return Err(invalid(
+                "rp_id",
+                "the RP ID cannot change while passkeys exist under it: they would stop working",
+            ));
+        }
+        am.rp_mode = Set(mode.as_str().into());
+        am.rp_id = Set(rp_id);
+    }
+    if let Some(uv) = &input.user_verification {
+        am.user_verification = Set(UvPolicy::parse(uv)?.as_str().into());
+    }
+    if let Some(c) = &input.counter_policy {
+        am.counter_policy = Set(CounterPolicy::parse(c)?.as_str().into());
+    }
+    match (&input.related_origins, mode) {
+        (Some(list), RpMode::Broker) => {
+            am.related_origins = Set(serde_json::to_string(
+                &parse_related_origins(db, client_id, list).await?,
+            )
+            .unwrap_or_default());
+        }
+        (Some(list), RpMode::Site) if !list.is_empty() => {
+            return Err(invalid(
+                "related_origins",
+                "related_origins apply to broker mode only",
+            ));
+        }
+        (_, RpMode::Site) => am.related_origins = Set("[]".into()),
+        _ => {}
+    }
+    let secret = input
+        .rotate_secret
+        .unwrap_or(false)
+        .then(|| random_token(32));
+    if let Some(s) = &secret {
+        am.client_secret_hash = Set(Some(sha256_b64(s)));
+    }
+    am.updated_at = Set(now());
+    let updated = am.update(db).await?;
+    Ok((Tenant::from_model(updated), secret))
+}
+
+/// Removes a tenant and, by cascade, its users, passkeys, flows and codes.
+pub async fn remove(db: &DatabaseConnection, client_id: &str) -> Result<bool, DbErr> {
+    let res = tenant::Entity::delete_by_id(client_id.to_owned())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

@@ -1,0 +1,47 @@
+//! One askama template struct per page (templates live in `/templates`).
+
+use askama::Template;
+
+/// The hosted sign-in page.
+#[derive(Template)]
+#[template(path = "authorize.html")]
+pub struct AuthorizePage {
+    /// Cache-busting asset version.
+    pub asset_version: String,
+    /// SRI of the style sheet.
+    pub style_integrity: String,
+    /// SRI of the script.
+    pub script_integrity: String,
+    /// The tenant's display name.
+    pub tenant_name: String,
+    /// The flow id.
+    pub flow_id: String,
+    /// The tenant's RP ID.
+    pub rp_id: String,
+    /// `site` or `broker`.
+    pub rp_mode: String,
+    /// The browser must support Related Origin Requests for this tenant.
+    pub needs_related_origins: bool,
+    /// `login` or `create`.
+    pub initial_view: String,
+    /// Email hint ("" when absent).
+    pub login_hint: String,
+}
+
+/// A plain-words error page that never redirects.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Cache-busting asset version.
+    pub asset_version: String,
+    /// SRI of the style sheet.
+    pub style_integrity: String,
+    /// SRI of the script.
+    pub script_integrity: String,
+    /// Heading.
+    pub title: String,
+    /// What happened, for a person.
+    pub message: String,
+    /// What the site owner should fix ("" when nothing).
+    pub detail: String,
+}

@@ -1,0 +1,174 @@
+//! Shared web plumbing: static assets with their SRI hashes, HTML rendering with the
+//! security headers of PROTOCOL §2, client IP, and the request-log middleware.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use sha2::{Digest as _, Sha384};
+
+use crate::app::AppState;
+use crate::config::Settings;
+
+const SCRIPT: &str = include_str!("../static/latchkey.js");
+const STYLE: &str = include_str!("../static/latchkey.css");
+
+/// The hosted page's static files and their Subresource Integrity hashes.
+pub struct Assets {
+    /// `sha384-…` of the script.
+    pub script_integrity: String,
+    /// `sha384-…` of the style sheet.
+    pub style_integrity: String,
+    /// A short content hash used as the cache-busting `?v=`.
+    pub version: String,
+}
+
+impl Assets {
+    /// Hashes the embedded files.
+    pub fn new() -> Self {
+        let sri = |s: &str| {
+            format!(
+                "sha384-{}",
+                base64::engine::general_purpose::STANDARD.encode(Sha384::digest(s))
+            )
+        };
+        let script_integrity = sri(SCRIPT);
+        let version = crate::util::hex(Sha384::digest(format!("{SCRIPT}{STYLE}")))[..12].to_owned();
+        Self {
+            script_integrity,
+            style_integrity: sri(STYLE),
+            version,
+        }
+    }
+}
+
+impl Default for Assets {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `GET /static/latchkey.js`
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(SCRIPT)
+}
+
+/// `GET /static/latchkey.css`
+pub async fn style() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLE)
+}
+
+/// The Content-Security-Policy of every HTML page: no inline script or style at all.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// An HTML answer with the headers every page carries.
+pub fn html(status: actix_web::http::StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    b
+}
+
+/// The client's IP: the peer, or the right-most untrusted `X-Forwarded-For` hop when the
+/// peer is a trusted proxy.
+pub fn client_ip(req: &HttpRequest, settings: &Settings) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if !settings.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+        return peer;
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !settings.trusted_proxies.iter().any(|n| n.contains(ip)))
+        .unwrap_or(peer)
+}
+
+/// Applies a rate-limit bucket to this request's client, unless it is exempt.
+pub fn rate_limit(state: &AppState, req: &HttpRequest, bucket: &'static str) -> Result<(), u64> {
+    let ip = client_ip(req, &state.settings);
+    if state.settings.is_rate_limit_exempt(ip) {
+        return Ok(());
+    }
+    state.limiter.check(bucket, ip)
+}
+
+/// Middleware: common security headers on every answer, and one structured log line per
+/// request. The line carries the route pattern, never the query string, so codes, states
+/// and tokens never reach the log.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let https = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.is_https())
+        .unwrap_or(false);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let ip = state
+        .as_ref()
+        .map(|s| client_ip(req.request(), &s.settings).to_string())
+        .unwrap_or_default();
+    let mut res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let status = res.status().as_u16();
+    let elapsed = start.elapsed();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if let Some(s) = &state {
+        s.metrics.request(&route, status, elapsed.as_secs_f64());
+    }
+    tracing::info!(
+        target: "latchkey::http",
+        method,
+        route,
+        status,
+        ms = elapsed.as_secs_f64() * 1000.0,
+        client = ip,
+        "request"
+    );
+    Ok(res)
+}

@@ -1,0 +1,24 @@
+//! Database migrations of Latchkey.
+//!
+//! Every migration runs unchanged on SQLite and PostgreSQL. Timestamps are stored as
+//! UNIX seconds (`BIGINT`) so that both backends compare them the same way; JSON
+//! documents are stored as text. The broker runs these migrations at start-up.
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_init;
+
+/// The ordered list of Latchkey's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_init::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "latchkey_migrations".into_iden()
+    }
+}
