@@ -35,6 +35,8 @@ pub struct AppState {
     pub assets: Assets,
     /// Rate limiter.
     pub limiter: RateLimiter,
+    /// The port actually bound.
+    pub port: u16,
 }
 
 /// Why the broker could not start.
@@ -93,6 +95,7 @@ impl Application {
         }
         let state = web::Data::new(AppState {
             limiter: RateLimiter::new(settings.rate_limit_per_minute),
+            port,
             issuer,
             db,
             keys,

@@ -45,3 +45,31 @@ pub struct ErrorPage {
     /// What the site owner should fix ("" when nothing).
     pub detail: String,
 }
+
+/// The built-in demo site's page (`--demo`).
+#[derive(Template)]
+#[template(path = "demo.html")]
+pub struct DemoPage {
+    /// Cache-busting asset version.
+    pub asset_version: String,
+    /// SRI of the style sheet.
+    pub style_integrity: String,
+    /// SRI of the script.
+    pub script_integrity: String,
+    /// Whether a sign-in was just redeemed.
+    pub signed_in: bool,
+    /// Why it failed ("" when it did not).
+    pub error: String,
+    /// The subject.
+    pub sub: String,
+    /// The passkey id.
+    pub passkey_id: String,
+    /// The email, "" when none.
+    pub email: String,
+    /// Whether the account was created now.
+    pub new_user: bool,
+    /// Whether UV was performed.
+    pub user_verified: bool,
+    /// Whether the passkey is synced.
+    pub backed_up: bool,
+}

@@ -82,6 +82,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/latchkey.js", web::get().to(crate::web::script))
         .route("/static/latchkey.css", web::get().to(crate::web::style))
         .route("/authorize", web::get().to(authorize::authorize))
+        .route("/demo", web::get().to(crate::demo::home))
+        .route("/demo/start", web::get().to(crate::demo::start))
+        .route("/demo/callback", web::get().to(crate::demo::callback))
         .route(
             "/.well-known/openid-configuration",
             web::get().to(discovery::openid_configuration),

@@ -1,0 +1,412 @@
+//! Starts the real `latchkey` binary on port 0 with its own temporary data directory and
+//! drives it over HTTP, as a site and a browser would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::authenticator::{SoftAuthenticator, b64};
+
+/// The bootstrap admin token every test broker gets.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// Path of the `latchkey` binary, built once per test process (incrementally, so it is
+/// never stale).
+pub fn binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "latchkey", "--bin", "latchkey"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .expect("run cargo build for the latchkey binary");
+        assert!(status.success(), "building the latchkey binary failed");
+        profile_dir.join("latchkey")
+    })
+    .clone()
+}
+
+/// A fresh temporary directory under the system temp dir.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        crate::authenticator::b64(&rand::random::<[u8; 8]>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running broker.
+pub struct Broker {
+    child: Option<Child>,
+    /// Base URL and issuer: `http://localhost:PORT`.
+    pub issuer: String,
+    /// The port bound.
+    pub port: u16,
+    /// The data directory (SQLite database, master key, logs).
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Broker {
+    /// Starts a broker with default test settings.
+    pub fn start() -> Broker {
+        Self::start_with(&[])
+    }
+
+    /// Starts a broker with extra `LATCHKEY_*` variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Broker {
+        let dir = temp_dir("latchkey-test");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(dir, env)
+    }
+
+    fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> Broker {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("broker.log"))
+            .unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LATCHKEY_BIND", "127.0.0.1:0")
+            .env("LATCHKEY_ISSUER", "http://localhost:0")
+            .env("LATCHKEY_DATA_DIR", &dir)
+            .env("LATCHKEY_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("LATCHKEY_LOG", "debug,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,actix_server=warn,hyper=warn,reqwest=warn,rustls=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .current_dir(&dir);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn latchkey");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the child never blocks on a full pipe.
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let Some(issuer) = line.split(" issuer ").nth(1).map(|s| s.trim().to_owned()) else {
+            let _ = child.kill();
+            panic!(
+                "broker did not start: {line:?}\n{}",
+                std::fs::read_to_string(dir.join("broker.log")).unwrap_or_default()
+            );
+        };
+        let port = issuer.rsplit(':').next().unwrap().parse().unwrap();
+        Broker {
+            child: Some(child),
+            issuer,
+            port,
+            dir,
+            env,
+        }
+    }
+
+    /// Stops with SIGTERM and returns whether the process exited 0.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        false
+    }
+
+    /// Stops and starts again on the same data directory and settings (a new port).
+    pub fn restart(mut self) -> Broker {
+        assert!(self.stop(), "broker did not stop cleanly");
+        let dir = self.dir.clone();
+        let env = std::mem::take(&mut self.env);
+        Self::spawn(dir, env)
+    }
+
+    /// Everything the broker logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default()
+    }
+
+    /// A URL on the broker.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// A browser-like client: cookie jar, no redirects followed.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve("localhost", ([127, 0, 0, 1], self.port).into())
+            .build()
+            .unwrap()
+    }
+
+    /// A back-channel client: no cookies, no redirects.
+    pub fn backend(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve("localhost", ([127, 0, 0, 1], self.port).into())
+            .build()
+            .unwrap()
+    }
+
+    /// Calls the admin API with the bootstrap token.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .backend()
+            .request(method, self.url(&format!("/api/v1/admin{path}")))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a tenant through the admin API; panics unless it answers 201.
+    pub async fn create_tenant(&self, body: Value) -> Value {
+        let (status, t) = self
+            .admin(reqwest::Method::POST, "/tenants", Some(body.clone()))
+            .await;
+        assert_eq!(status, 201, "create tenant {body}: {t}");
+        t
+    }
+
+    /// Creates a public broker-mode tenant `client_id` redirecting to `https://site.example/cb`.
+    pub async fn simple_tenant(&self, client_id: &str) -> Value {
+        self.create_tenant(json!({"client_id": client_id, "name": "Test site", "redirect_uris": [REDIRECT], "rp_mode": "broker"})).await
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The redirect URI of [`Broker::simple_tenant`].
+pub const REDIRECT: &str = "https://site.example/cb";
+
+/// A PKCE pair (RFC 7636, S256).
+#[derive(Clone, Debug)]
+pub struct Pkce {
+    /// The verifier the site keeps.
+    pub verifier: String,
+    /// BASE64URL(SHA-256(verifier)).
+    pub challenge: String,
+}
+
+impl Pkce {
+    /// A new random pair.
+    pub fn new() -> Self {
+        let verifier = b64(&rand::random::<[u8; 32]>());
+        let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+impl Default for Pkce {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One browser going through one flow.
+#[derive(Clone)]
+pub struct Flow {
+    /// The browser's client (with the flow cookie).
+    pub browser: reqwest::Client,
+    /// The flow id from the page's `<meta name="latchkey-flow">`.
+    pub id: String,
+    /// The PKCE pair of the site.
+    pub pkce: Pkce,
+    /// The state sent.
+    pub state: String,
+    /// The client id.
+    pub client_id: String,
+    /// The redirect URI.
+    pub redirect_uri: String,
+    /// The broker's issuer (and origin).
+    pub issuer: String,
+}
+
+/// Extracts the flow id from the hosted page.
+pub fn flow_id_from_html(html: &str) -> Option<String> {
+    let i = html.find("name=\"latchkey-flow\" content=\"")?;
+    let rest = &html[i + "name=\"latchkey-flow\" content=\"".len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Flow {
+    /// Opens a flow for `client_id` with `REDIRECT` and fresh PKCE, in a new browser.
+    pub async fn open(broker: &Broker, client_id: &str) -> Flow {
+        Self::open_with(broker, broker.browser(), client_id, REDIRECT, &[]).await
+    }
+
+    /// Opens a flow with extra query parameters, in the given browser.
+    pub async fn open_with(
+        broker: &Broker,
+        browser: reqwest::Client,
+        client_id: &str,
+        redirect_uri: &str,
+        extra: &[(&str, &str)],
+    ) -> Flow {
+        let pkce = Pkce::new();
+        let state = b64(&rand::random::<[u8; 12]>());
+        let mut q: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("state", &state),
+        ];
+        q.extend_from_slice(extra);
+        let res = browser
+            .get(broker.url("/authorize"))
+            .query(&q)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "authorize failed");
+        let html = res.text().await.unwrap();
+        let id = flow_id_from_html(&html).expect("flow id in page");
+        Flow {
+            browser,
+            id,
+            pkce,
+            state,
+            client_id: client_id.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            issuer: broker.issuer.clone(),
+        }
+    }
+
+    /// POSTs JSON to `/api/v1/flows/{id}/{path}` and returns status and body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .browser
+            .post(format!("{}/api/v1/flows/{}/{path}", self.issuer, self.id))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registration options for a new account.
+    pub async fn registration_options(&self, body: Value) -> Value {
+        let (s, v) = self.post("registration/options", &body).await;
+        assert_eq!(s, 200, "registration/options: {v}");
+        v
+    }
+
+    /// Authentication options.
+    pub async fn authentication_options(&self) -> Value {
+        let (s, v) = self.post("authentication/options", &json!({})).await;
+        assert_eq!(s, 200, "authentication/options: {v}");
+        v
+    }
+
+    /// Creates a passkey with `auth` and returns the page's answer.
+    pub async fn register(&self, auth: &mut SoftAuthenticator, body: Value) -> (u16, Value) {
+        let options = self.registration_options(body).await;
+        let credential = auth.register(&options, &self.issuer).unwrap();
+        self.post("registration", &credential).await
+    }
+
+    /// Signs in with `auth` and returns the page's answer.
+    pub async fn sign_in(&self, auth: &mut SoftAuthenticator) -> (u16, Value) {
+        let options = self.authentication_options().await;
+        let credential = auth.authenticate(&options, &self.issuer).unwrap();
+        self.post("authentication", &credential).await
+    }
+
+    /// The code in a `redirect_to`, after checking state and iss (RFC 9207).
+    pub fn code_from(&self, answer: &Value) -> String {
+        let to = url::Url::parse(answer["redirect_to"].as_str().expect("redirect_to")).unwrap();
+        assert!(
+            to.as_str().starts_with(&self.redirect_uri),
+            "{to} does not go to {}",
+            self.redirect_uri
+        );
+        let q: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
+        assert_eq!(q.get("state"), Some(&self.state));
+        assert_eq!(q.get("iss"), Some(&self.issuer));
+        q["code"].clone()
+    }
+
+    /// Redeems a code at `/api/v1/sign-ins/redeem` with this flow's verifier.
+    pub async fn redeem(&self, broker: &Broker, code: &str) -> (u16, Value) {
+        redeem(broker, &json!({"client_id": self.client_id, "code": code, "code_verifier": self.pkce.verifier, "redirect_uri": self.redirect_uri})).await
+    }
+}
+
+/// POSTs a redeem body and returns status and JSON.
+pub async fn redeem(broker: &Broker, body: &Value) -> (u16, Value) {
+    let res = broker
+        .backend()
+        .post(broker.url("/api/v1/sign-ins/redeem"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}

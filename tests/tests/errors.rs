@@ -1,0 +1,702 @@
+//! One test per error of the contract (PROTOCOL §2–§4): the exact status and `error`
+//! code, and that nothing is lost: a failed ceremony leaves the flow usable.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+
+use latchkey_tests::authenticator::{SoftAuthenticator, Tamper};
+use latchkey_tests::harness::{Broker, Flow, Pkce, REDIRECT, redeem};
+use serde_json::{Value, json};
+
+async fn broker_with_tenant() -> Broker {
+    let broker = Broker::start();
+    broker.simple_tenant("acme").await;
+    broker
+}
+
+/// A broker and an account with one passkey in `auth`.
+async fn enrolled() -> (Broker, SoftAuthenticator) {
+    let broker = broker_with_tenant().await;
+    let mut auth = SoftAuthenticator::new();
+    let flow = Flow::open(&broker, "acme").await;
+    let (s, v) = flow.register(&mut auth, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    (broker, auth)
+}
+
+fn assert_error(got: (u16, Value), status: u16, code: &str) -> Value {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["error"], code, "{}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "a message for a person: {}",
+        got.1
+    );
+    got.1
+}
+
+fn assert_oauth_error(got: (u16, Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["error"], code, "{}", got.1);
+    assert!(got.1["error_description"].is_string(), "{}", got.1);
+}
+
+/// After a failure the same flow still signs in.
+async fn flow_still_works(flow: &Flow, auth: &mut SoftAuthenticator) {
+    let (s, v) = flow.sign_in(auth).await;
+    assert_eq!(s, 200, "the flow survives a failed attempt: {v}");
+}
+
+fn query(
+    challenge: &str,
+    change: &[(&str, Option<&str>)],
+    add: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut q: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("client_id", "acme"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("state", "st-1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in change {
+        q.retain(|(qk, _)| qk != k);
+        if let Some(v) = v {
+            q.push((k.to_string(), v.to_string()));
+        }
+    }
+    q.extend(add.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    q
+}
+
+async fn authorize(broker: &Broker, q: &[(String, String)]) -> reqwest::Response {
+    broker
+        .browser()
+        .get(broker.url("/authorize"))
+        .query(q)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn error_redirect(broker: &Broker, q: &[(String, String)]) -> HashMap<String, String> {
+    let res = authorize(broker, q).await;
+    assert_eq!(res.status().as_u16(), 302, "{q:?}");
+    let loc = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(loc.as_str().starts_with(REDIRECT));
+    loc.query_pairs().into_owned().collect()
+}
+
+#[tokio::test]
+async fn an_unknown_client_or_unregistered_redirect_uri_gets_a_400_page_and_never_a_redirect() {
+    let broker = broker_with_tenant().await;
+    let pkce = Pkce::new();
+    let res = authorize(
+        &broker,
+        &query(&pkce.challenge, &[("client_id", Some("nobody"))], &[]),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("not registered"));
+
+    for bad in [
+        "https://site.example/cb/",
+        "https://site.example/cb?x=1",
+        "https://evil.example/cb",
+        "HTTPS://site.example/cb",
+        "https://site.example/CB",
+    ] {
+        let res = authorize(
+            &broker,
+            &query(&pkce.challenge, &[("redirect_uri", Some(bad))], &[]),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 400, "{bad}");
+        assert!(res.headers().get("location").is_none(), "{bad}");
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    }
+    let res = authorize(
+        &broker,
+        &query(&pkce.challenge, &[("redirect_uri", None)], &[]),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn other_bad_authorize_parameters_redirect_with_invalid_request_state_and_iss() {
+    let broker = broker_with_tenant().await;
+    let c = Pkce::new().challenge;
+    let cases: Vec<(&str, Vec<(String, String)>)> = vec![
+        (
+            "plain method",
+            query(&c, &[("code_challenge_method", Some("plain"))], &[]),
+        ),
+        (
+            "missing method",
+            query(&c, &[("code_challenge_method", None)], &[]),
+        ),
+        (
+            "short challenge",
+            query(&c, &[("code_challenge", Some("abc"))], &[]),
+        ),
+        (
+            "missing challenge",
+            query(&c, &[("code_challenge", None)], &[]),
+        ),
+        (
+            "response type",
+            query(&c, &[("response_type", Some("token"))], &[]),
+        ),
+        (
+            "duplicate parameter",
+            query(&c, &[], &[("code_challenge", "x")]),
+        ),
+        ("bad prompt", query(&c, &[], &[("prompt", "sideways")])),
+    ];
+    for (name, q) in cases {
+        let got = error_redirect(&broker, &q).await;
+        assert_eq!(
+            got.get("error").map(String::as_str),
+            Some("invalid_request"),
+            "{name}"
+        );
+        assert!(got.contains_key("error_description"), "{name}");
+        assert_eq!(got.get("iss"), Some(&broker.issuer), "{name}");
+        assert_eq!(got.get("state").map(String::as_str), Some("st-1"), "{name}");
+    }
+    let got = error_redirect(&broker, &query(&c, &[("state", None)], &[])).await;
+    assert_eq!(
+        got.get("error").map(String::as_str),
+        Some("invalid_request")
+    );
+    assert!(!got.contains_key("state"), "no state to echo");
+}
+
+#[tokio::test]
+async fn a_missing_or_foreign_flow_cookie_is_flow_binding_mismatch() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let stranger = Flow {
+        browser: broker.browser(),
+        ..flow.clone()
+    };
+    assert_error(
+        stranger.post("authentication/options", &json!({})).await,
+        403,
+        "flow_binding_mismatch",
+    );
+    // A browser with a cookie of its own flow cannot drive this one either.
+    let _own = Flow::open_with(&broker, stranger.browser.clone(), "acme", REDIRECT, &[]).await;
+    assert_error(
+        stranger.post("authentication/options", &json!({})).await,
+        403,
+        "flow_binding_mismatch",
+    );
+    flow_still_works(&flow, &mut auth).await;
+}
+
+#[tokio::test]
+async fn an_unknown_flow_is_flow_not_found() {
+    let broker = broker_with_tenant().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let ghost = Flow {
+        id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        ..flow.clone()
+    };
+    assert_error(
+        ghost.post("authentication/options", &json!({})).await,
+        404,
+        "flow_not_found",
+    );
+    let junk = Flow {
+        id: "not-a-flow".into(),
+        ..flow
+    };
+    assert_error(
+        junk.post("authentication/options", &json!({})).await,
+        404,
+        "flow_not_found",
+    );
+}
+
+#[tokio::test]
+async fn an_expired_flow_is_flow_expired() {
+    let broker = Broker::start_with(&[("LATCHKEY_FLOW_TTL", "1")]);
+    broker.simple_tenant("acme").await;
+    let flow = Flow::open(&broker, "acme").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_error(
+        flow.post("authentication/options", &json!({})).await,
+        410,
+        "flow_expired",
+    );
+}
+
+async fn tampered_sign_in(
+    flow: &Flow,
+    auth: &mut SoftAuthenticator,
+    tamper: Tamper,
+) -> (u16, Value) {
+    let options = flow.authentication_options().await;
+    let cred = auth
+        .authenticate_with(&options, &flow.issuer, &tamper)
+        .unwrap();
+    flow.post("authentication", &cred).await
+}
+
+#[tokio::test]
+async fn a_wrong_origin_fails_verification_and_keeps_the_flow() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let t = Tamper {
+        origin: Some("https://evil.example".into()),
+        ..Default::default()
+    };
+    assert_error(
+        tampered_sign_in(&flow, &mut auth, t).await,
+        400,
+        "verification_failed",
+    );
+    let t = Tamper {
+        origin: Some(format!("{}9", flow.issuer)),
+        ..Default::default()
+    };
+    assert_error(
+        tampered_sign_in(&flow, &mut auth, t).await,
+        400,
+        "verification_failed",
+    );
+    flow_still_works(&flow, &mut auth).await;
+}
+
+#[tokio::test]
+async fn a_wrong_rp_id_hash_fails_verification() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let t = Tamper {
+        rp_id_for_hash: Some("evil.example".into()),
+        ..Default::default()
+    };
+    assert_error(
+        tampered_sign_in(&flow, &mut auth, t).await,
+        400,
+        "verification_failed",
+    );
+    flow_still_works(&flow, &mut auth).await;
+}
+
+#[tokio::test]
+async fn a_missing_user_verification_is_user_verification_required() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let t = Tamper {
+        clear_uv: true,
+        ..Default::default()
+    };
+    assert_error(
+        tampered_sign_in(&flow, &mut auth, t).await,
+        400,
+        "user_verification_required",
+    );
+    flow_still_works(&flow, &mut auth).await;
+
+    // And at registration.
+    let flow = Flow::open(&broker, "acme").await;
+    let options = flow.registration_options(json!({})).await;
+    let cred = SoftAuthenticator::new()
+        .register_with(
+            &options,
+            &flow.issuer,
+            &Tamper {
+                clear_uv: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_error(
+        flow.post("registration", &cred).await,
+        400,
+        "user_verification_required",
+    );
+}
+
+#[tokio::test]
+async fn a_bad_signature_fails_verification() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let t = Tamper {
+        wrong_key: true,
+        ..Default::default()
+    };
+    assert_error(
+        tampered_sign_in(&flow, &mut auth, t).await,
+        400,
+        "verification_failed",
+    );
+    flow_still_works(&flow, &mut auth).await;
+}
+
+#[tokio::test]
+async fn a_challenge_of_another_flow_fails_verification() {
+    let (broker, mut auth) = enrolled().await;
+    let flow_a = Flow::open(&broker, "acme").await;
+    let flow_b = Flow {
+        ..Flow::open_with(&broker, flow_a.browser.clone(), "acme", REDIRECT, &[]).await
+    };
+    let options_b = flow_b.authentication_options().await;
+    let _options_a = flow_a.authentication_options().await;
+    // An assertion over B's challenge, posted to A.
+    let cred = auth.authenticate(&options_b, &flow_a.issuer).unwrap();
+    assert_error(
+        flow_a.post("authentication", &cred).await,
+        400,
+        "verification_failed",
+    );
+    flow_still_works(&flow_a, &mut auth).await;
+}
+
+#[tokio::test]
+async fn a_replayed_assertion_is_refused() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let options = flow.authentication_options().await;
+    let cred = auth.authenticate(&options, &flow.issuer).unwrap();
+    let (s, _) = flow.post("authentication", &cred).await;
+    assert_eq!(s, 200);
+    // The same assertion again, on the completed flow.
+    assert_error(
+        flow.post("authentication", &cred).await,
+        410,
+        "flow_expired",
+    );
+    assert_error(
+        flow.post("authentication/options", &json!({})).await,
+        410,
+        "flow_expired",
+    );
+
+    // On a live flow, a consumed challenge answers challenge_expired.
+    let flow = Flow::open(&broker, "acme").await;
+    let options = flow.authentication_options().await;
+    let bad = auth
+        .authenticate_with(
+            &options,
+            &flow.issuer,
+            &Tamper {
+                wrong_key: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_error(
+        flow.post("authentication", &bad).await,
+        400,
+        "verification_failed",
+    );
+    let good = auth.authenticate(&options, &flow.issuer).unwrap();
+    assert_error(
+        flow.post("authentication", &good).await,
+        410,
+        "challenge_expired",
+    );
+    flow_still_works(&flow, &mut auth).await;
+}
+
+#[tokio::test]
+async fn an_unknown_credential_answers_its_id() {
+    let (broker, _) = enrolled().await;
+    let mut stranger = SoftAuthenticator::new();
+    // A passkey for the same RP ID that this broker never registered.
+    let other = Broker::start();
+    other.simple_tenant("acme").await;
+    let f = Flow::open(&other, "acme").await;
+    let options = f.registration_options(json!({})).await;
+    let _ = stranger.register(&options, &broker.issuer).unwrap();
+    let flow = Flow::open(&broker, "acme").await;
+    let body = assert_error(flow.sign_in(&mut stranger).await, 404, "unknown_credential");
+    assert_eq!(
+        body["credential_id"],
+        latchkey_tests::authenticator::b64(&stranger.credentials()[0].credential_id)
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_and_oversized_bodies_are_refused() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let url = format!("{}/api/v1/flows/{}/authentication", broker.issuer, flow.id);
+    let res = flow
+        .browser
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        (res.status().as_u16(), res.json().await.unwrap()),
+        400,
+        "invalid_request",
+    );
+    let res = flow
+        .browser
+        .post(&url)
+        .json(&json!({"id": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        (res.status().as_u16(), res.json().await.unwrap()),
+        400,
+        "invalid_request",
+    );
+    let big = format!("{{\"pad\":\"{}\"}}", "a".repeat(1024 * 1024));
+    let res = flow
+        .browser
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        (res.status().as_u16(), res.json().await.unwrap()),
+        413,
+        "payload_too_large",
+    );
+    flow_still_works(&flow, &mut auth).await;
+}
+
+/// A code from a fresh sign-in.
+async fn fresh_code(broker: &Broker, auth: &mut SoftAuthenticator) -> (Flow, String) {
+    let flow = Flow::open(broker, "acme").await;
+    let (s, answer) = flow.sign_in(auth).await;
+    assert_eq!(s, 200, "{answer}");
+    let code = flow.code_from(&answer);
+    (flow, code)
+}
+
+#[tokio::test]
+async fn a_code_is_single_use_and_a_wrong_verifier_does_not_consume_it() {
+    let (broker, mut auth) = enrolled().await;
+    let (flow, code) = fresh_code(&broker, &mut auth).await;
+    let body = |verifier: &str| json!({"client_id": "acme", "code": code, "code_verifier": verifier, "redirect_uri": REDIRECT});
+    assert_oauth_error(
+        redeem(&broker, &body(&Pkce::new().verifier)).await,
+        400,
+        "invalid_grant",
+    );
+    assert_oauth_error(redeem(&broker, &body("short")).await, 400, "invalid_grant");
+    assert_oauth_error(
+        redeem(&broker, &body(&format!("{}!", &flow.pkce.verifier[..43]))).await,
+        400,
+        "invalid_grant",
+    );
+    let (s, _) = redeem(&broker, &body(&flow.pkce.verifier)).await;
+    assert_eq!(
+        s, 200,
+        "the rightful holder still redeems after failed attempts"
+    );
+    assert_oauth_error(
+        redeem(&broker, &body(&flow.pkce.verifier)).await,
+        400,
+        "invalid_grant",
+    );
+    assert_oauth_error(redeem(&broker, &json!({"client_id": "acme", "code": "made-up", "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_redirect_uri_or_client_mismatch_at_redeem_is_invalid_grant() {
+    let (broker, mut auth) = enrolled().await;
+    broker
+        .create_tenant(
+            json!({"client_id": "other", "redirect_uris": [REDIRECT], "rp_mode": "broker"}),
+        )
+        .await;
+    let (flow, code) = fresh_code(&broker, &mut auth).await;
+    assert_oauth_error(
+        redeem(&broker, &json!({"client_id": "acme", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": "https://site.example/other"})).await,
+        400,
+        "invalid_grant",
+    );
+    assert_oauth_error(
+        redeem(&broker, &json!({"client_id": "other", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await,
+        400,
+        "invalid_grant",
+    );
+    assert_oauth_error(
+        redeem(&broker, &json!({"client_id": "ghost", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await,
+        401,
+        "invalid_client",
+    );
+    assert_oauth_error(
+        redeem(&broker, &json!({"client_id": "acme", "code": code})).await,
+        400,
+        "invalid_request",
+    );
+    let (s, _) = flow.redeem(&broker, &code).await;
+    assert_eq!(s, 200, "mismatches did not consume the code");
+}
+
+#[tokio::test]
+async fn an_expired_code_is_invalid_grant() {
+    let broker = Broker::start_with(&[("LATCHKEY_CODE_TTL", "1")]);
+    broker.simple_tenant("acme").await;
+    let mut auth = SoftAuthenticator::new();
+    let flow = Flow::open(&broker, "acme").await;
+    let (_, answer) = flow.register(&mut auth, json!({})).await;
+    let code = flow.code_from(&answer);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_oauth_error(flow.redeem(&broker, &code).await, 400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_redeems_of_one_code_yield_exactly_one_success() {
+    let (broker, mut auth) = enrolled().await;
+    let (flow, code) = fresh_code(&broker, &mut auth).await;
+    let body = json!({"client_id": "acme", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
+    let client = broker.backend();
+    let url = broker.url("/api/v1/sign-ins/redeem");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        49,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_confidential_client_must_authenticate() {
+    let broker = Broker::start();
+    let t = broker
+        .create_tenant(json!({"client_id": "vault", "redirect_uris": [REDIRECT], "rp_mode": "broker", "confidential": true}))
+        .await;
+    let secret = t["client_secret"].as_str().unwrap().to_owned();
+    let mut auth = SoftAuthenticator::new();
+    let flow = Flow::open(&broker, "vault").await;
+    let (_, answer) = flow.register(&mut auth, json!({})).await;
+    let code = flow.code_from(&answer);
+    let base = json!({"client_id": "vault", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
+    assert_oauth_error(redeem(&broker, &base).await, 401, "invalid_client");
+    let mut wrong = base.clone();
+    wrong["client_secret"] = "nope".into();
+    assert_oauth_error(redeem(&broker, &wrong).await, 401, "invalid_client");
+    // Basic authentication on the token endpoint (RFC 6749 §2.3.1).
+    let res = broker
+        .backend()
+        .post(broker.url("/oauth/token"))
+        .basic_auth("vault", Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", flow.pkce.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn counter_regressions_are_audited_and_refused_under_the_reject_policy() {
+    let broker = Broker::start();
+    broker
+        .create_tenant(json!({"client_id": "strict", "redirect_uris": [REDIRECT], "rp_mode": "broker", "counter_policy": "reject"}))
+        .await;
+    broker.simple_tenant("lenient").await;
+    for (tenant, expect_ok) in [("lenient", true), ("strict", false)] {
+        let mut auth = SoftAuthenticator::new().device_bound();
+        let flow = Flow::open(&broker, tenant).await;
+        let (s, v) = flow.register(&mut auth, json!({})).await;
+        assert_eq!(s, 200, "{v}");
+        let flow = Flow::open(&broker, tenant).await;
+        let (s, _) = flow.sign_in(&mut auth).await;
+        assert_eq!(s, 200);
+        let flow = Flow::open(&broker, tenant).await;
+        let got = tampered_sign_in(
+            &flow,
+            &mut auth,
+            Tamper {
+                counter: Some(1),
+                ..Default::default()
+            },
+        )
+        .await;
+        if expect_ok {
+            assert_eq!(got.0, 200, "{}", got.1);
+        } else {
+            assert_error(got, 400, "verification_failed");
+        }
+        let (_, audit) = broker
+            .admin(
+                reqwest::Method::GET,
+                &format!("/audit?tenant={tenant}"),
+                None,
+            )
+            .await;
+        assert!(
+            audit["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "counter_regression"),
+            "{audit}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn passkeys_of_one_tenant_are_unknown_at_another() {
+    let (broker, mut auth) = enrolled().await;
+    broker.simple_tenant("elsewhere").await;
+    let flow = Flow::open(&broker, "elsewhere").await;
+    assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
+}
+
+#[tokio::test]
+async fn a_revoked_passkey_is_an_unknown_credential() {
+    let (broker, mut auth) = enrolled().await;
+    let id = latchkey_tests::authenticator::b64(&auth.credentials()[0].credential_id);
+    let (s, _) = broker
+        .admin(reqwest::Method::DELETE, &format!("/credentials/{id}"), None)
+        .await;
+    assert_eq!(s, 204);
+    let flow = Flow::open(&broker, "acme").await;
+    let body = assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
+    assert_eq!(body["credential_id"], id);
+}
