@@ -210,13 +210,13 @@ impl Settings {
             )?)),
             (None, None) => None,
         };
-        if let Some(t) = &admin_token {
-            if t.expose().len() < 24 {
-                return Err(err(
-                    "LATCHKEY_ADMIN_TOKEN",
-                    "must be at least 24 characters",
-                ));
-            }
+        if let Some(t) = &admin_token
+            && t.expose().len() < 24
+        {
+            return Err(err(
+                "LATCHKEY_ADMIN_TOKEN",
+                "must be at least 24 characters",
+            ));
         }
 
         let tls = match (f.tls_cert, f.tls_key) {

@@ -8,10 +8,15 @@ use std::sync::Mutex;
 
 use crate::util::now;
 
+/// A bucket name and a client.
+type Key = (&'static str, IpAddr);
+/// The current minute and the requests counted in it.
+type Window = (i64, u32);
+
 /// A fixed-window limiter keyed by client IP and bucket name.
 pub struct RateLimiter {
     per_minute: u32,
-    windows: Mutex<HashMap<(&'static str, IpAddr), (i64, u32)>>,
+    windows: Mutex<HashMap<Key, Window>>,
 }
 
 impl RateLimiter {

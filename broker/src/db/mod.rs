@@ -14,16 +14,13 @@ use crate::config::Settings;
 /// applies pending migrations.
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     let url = settings.database_url.clone();
-    if url.starts_with("sqlite:") {
-        if let Some(path) = sqlite_path(&url) {
-            if let Some(dir) = std::path::Path::new(&path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        DbErr::Custom(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
-            }
-        }
+    if url.starts_with("sqlite:")
+        && let Some(path) = sqlite_path(&url)
+        && let Some(dir) = std::path::Path::new(&path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut opts = ConnectOptions::new(url.clone());
     opts.max_connections(settings.db_max_connections)

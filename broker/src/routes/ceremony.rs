@@ -391,17 +391,17 @@ pub async fn authentication(
         )
         .with("credential_id", credential_id));
     };
-    if let Some(handle) = &credential.response.user_handle {
-        if b64(handle) != stored.user_id {
-            return Err(refuse(
-                &state,
-                &tenant,
-                &flow,
-                "get",
-                CeremonyFailure::Verification("user_handle".into()),
-            )
-            .await);
-        }
+    if let Some(handle) = &credential.response.user_handle
+        && b64(handle) != stored.user_id
+    {
+        return Err(refuse(
+            &state,
+            &tenant,
+            &flow,
+            "get",
+            CeremonyFailure::Verification("user_handle".into()),
+        )
+        .await);
     }
     let rp = relying_party(&state, &tenant)?;
     let result = match rp.finish_authentication(&credential, &ch.state, &stored.passkey) {

@@ -308,13 +308,12 @@ pub async fn userinfo(
         ));
     }
     let mut claims = json!({ "sub": row.user_id });
-    if row.scope.split(' ').any(|s| s == "email") {
-        if let Some(user) = store::accounts::find_user(&state.db, &row.user_id).await? {
-            if let Some(email) = user.email {
-                claims["email"] = email.into();
-                claims["email_verified"] = false.into();
-            }
-        }
+    if row.scope.split(' ').any(|s| s == "email")
+        && let Some(user) = store::accounts::find_user(&state.db, &row.user_id).await?
+        && let Some(email) = user.email
+    {
+        claims["email"] = email.into();
+        claims["email_verified"] = false.into();
     }
     Ok(no_store(HttpResponse::Ok()).json(claims))
 }
