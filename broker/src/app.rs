@@ -86,6 +86,8 @@ impl Application {
         let keys = Keys::load(&db, master).await?;
         let fetcher = latchkey_well_known::Fetcher::new(latchkey_well_known::FetcherConfig {
             timeout: Duration::from_secs(5),
+            resolve: settings.well_known_resolve.clone(),
+            danger_accept_invalid_certs: settings.well_known_danger_accept_invalid_certs,
             ..Default::default()
         })
         .map_err(|e| StartError::Other(e.to_string()))?;

@@ -53,6 +53,8 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     log_format: Option<String>,
     demo: Option<bool>,
+    well_known_resolve: Option<Vec<String>>,
+    well_known_danger_accept_invalid_certs: Option<bool>,
 }
 
 /// How log lines are written.
@@ -104,6 +106,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Create the demo tenant at start-up.
     pub demo: bool,
+    /// Host overrides for fetching sites' `/.well-known/webauthn` (`host=ip:port`), for
+    /// staging and tests (`LATCHKEY_WELL_KNOWN_RESOLVE`).
+    pub well_known_resolve: Vec<(String, SocketAddr)>,
+    /// Accept any TLS certificate when fetching sites' documents. Tests only
+    /// (`LATCHKEY_WELL_KNOWN_DANGER_ACCEPT_INVALID_CERTS`).
+    pub well_known_danger_accept_invalid_certs: bool,
 }
 
 impl Settings {
@@ -258,6 +266,27 @@ impl Settings {
                 ));
             }
         };
+        let well_known_resolve = f
+            .well_known_resolve
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                let (host, addr) = s.trim().split_once('=').ok_or_else(|| {
+                    err(
+                        "LATCHKEY_WELL_KNOWN_RESOLVE",
+                        format!("{s:?} is not host=ip:port"),
+                    )
+                })?;
+                let addr: SocketAddr = addr.parse().map_err(|_| {
+                    err(
+                        "LATCHKEY_WELL_KNOWN_RESOLVE",
+                        format!("{addr:?} is not ip:port"),
+                    )
+                })?;
+                Ok((host.to_ascii_lowercase(), addr))
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let db_max_connections = f.db_max_connections.unwrap_or(16);
         if db_max_connections == 0 {
             return Err(err("LATCHKEY_DB_MAX_CONNECTIONS", "must be at least 1"));
@@ -281,6 +310,10 @@ impl Settings {
             db_max_connections,
             log_format,
             demo: f.demo.unwrap_or(false),
+            well_known_resolve,
+            well_known_danger_accept_invalid_certs: f
+                .well_known_danger_accept_invalid_certs
+                .unwrap_or(false),
         })
     }
 
@@ -414,6 +447,7 @@ fn overlay_env(
     };
     list("LATCHKEY_RATE_LIMIT_EXEMPT", &mut f.rate_limit_exempt);
     list("LATCHKEY_TRUSTED_PROXIES", &mut f.trusted_proxies);
+    list("LATCHKEY_WELL_KNOWN_RESOLVE", &mut f.well_known_resolve);
     fn num<T: std::str::FromStr>(
         env: &impl Fn(&str) -> Option<String>,
         k: &str,
@@ -442,11 +476,25 @@ fn overlay_env(
         "LATCHKEY_DB_MAX_CONNECTIONS",
         &mut f.db_max_connections,
     )?;
-    if let Some(v) = env("LATCHKEY_DEMO") {
-        f.demo = Some(match v.as_str() {
+    boolean(env, "LATCHKEY_DEMO", &mut f.demo)?;
+    boolean(
+        env,
+        "LATCHKEY_WELL_KNOWN_DANGER_ACCEPT_INVALID_CERTS",
+        &mut f.well_known_danger_accept_invalid_certs,
+    )?;
+    Ok(())
+}
+
+fn boolean(
+    env: &impl Fn(&str) -> Option<String>,
+    k: &str,
+    slot: &mut Option<bool>,
+) -> Result<(), ConfigError> {
+    if let Some(v) = env(k) {
+        *slot = Some(match v.as_str() {
             "1" | "true" | "yes" => true,
             "0" | "false" | "no" | "" => false,
-            _ => return Err(err("LATCHKEY_DEMO", format!("{v:?} is not true or false"))),
+            _ => return Err(err(k, format!("{v:?} is not true or false"))),
         });
     }
     Ok(())

@@ -83,6 +83,36 @@ impl Broker {
         Self::spawn(dir, env)
     }
 
+    /// Starts a broker serving HTTPS directly as `https://{host}:PORT`, with a
+    /// certificate made for `host`; clients resolve `host` to the loopback port.
+    pub fn start_tls(host: &str, env: &[(&str, &str)]) -> Broker {
+        let dir = temp_dir("latchkey-tls");
+        let (cert, key) = crate::tls::self_signed(host);
+        std::fs::write(dir.join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.join("key.pem"), key).unwrap();
+        let mut all: Vec<(String, String)> = vec![
+            (
+                "LATCHKEY_TLS_CERT".into(),
+                dir.join("cert.pem").display().to_string(),
+            ),
+            (
+                "LATCHKEY_TLS_KEY".into(),
+                dir.join("key.pem").display().to_string(),
+            ),
+            ("LATCHKEY_ISSUER".into(), format!("https://{host}:0")),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self::spawn(dir, all)
+    }
+
+    fn host(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .unwrap()
+            .host_str()
+            .unwrap()
+            .to_owned()
+    }
+
     fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> Broker {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -178,7 +208,8 @@ impl Broker {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
-            .resolve("localhost", ([127, 0, 0, 1], self.port).into())
+            .resolve(&self.host(), ([127, 0, 0, 1], self.port).into())
+            .tls_danger_accept_invalid_certs(true)
             .build()
             .unwrap()
     }
@@ -187,7 +218,8 @@ impl Broker {
     pub fn backend(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .resolve("localhost", ([127, 0, 0, 1], self.port).into())
+            .resolve(&self.host(), ([127, 0, 0, 1], self.port).into())
+            .tls_danger_accept_invalid_certs(true)
             .build()
             .unwrap()
     }

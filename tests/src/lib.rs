@@ -4,4 +4,5 @@
 
 pub mod authenticator;
 pub mod harness;
+pub mod tls;
 pub mod verify;

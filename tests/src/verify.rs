@@ -135,9 +135,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An ES256 P-256 COSE_Key (kty 2, alg -7, crv 1, x, y) as a verifying key.
+/// An ES256 P-256 COSE_Key (kty 2, alg -7, crv 1, x, y), and nothing after it, as a
+/// verifying key.
 fn cose_to_key(cose: &[u8]) -> Result<VerifyingKey, VerifyError> {
-    let value: Cbor = ciborium::from_reader(cose).map_err(|_| VerifyError::PublicKey)?;
+    let mut rest = cose;
+    let value: Cbor = ciborium::from_reader(&mut rest).map_err(|_| VerifyError::PublicKey)?;
+    if !rest.is_empty() {
+        return Err(VerifyError::PublicKey);
+    }
     let map = value.as_map().ok_or(VerifyError::PublicKey)?;
     let get = |label: i64| {
         map.iter()

@@ -700,3 +700,75 @@ async fn a_revoked_passkey_is_an_unknown_credential() {
     let body = assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
     assert_eq!(body["credential_id"], id);
 }
+
+#[tokio::test]
+async fn an_expired_challenge_is_challenge_expired_and_a_new_one_works() {
+    let broker = Broker::start_with(&[("LATCHKEY_CHALLENGE_TTL", "1")]);
+    broker.simple_tenant("acme").await;
+    let mut auth = SoftAuthenticator::new();
+    let flow = Flow::open(&broker, "acme").await;
+    let options = flow.registration_options(json!({})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let cred = auth.register(&options, &flow.issuer).unwrap();
+    assert_error(
+        flow.post("registration", &cred).await,
+        410,
+        "challenge_expired",
+    );
+    let (s, v) = flow
+        .register(&mut SoftAuthenticator::new(), json!({}))
+        .await;
+    assert_eq!(s, 200, "a fresh challenge on the same flow works: {v}");
+}
+
+#[tokio::test]
+async fn too_many_requests_are_429_with_retry_after_unless_exempt() {
+    let broker = Broker::start_with(&[("LATCHKEY_RATE_LIMIT_PER_MINUTE", "3")]);
+    broker.simple_tenant("acme").await;
+    let flow = Flow::open(&broker, "acme").await;
+    let url = format!(
+        "{}/api/v1/flows/{}/authentication/options",
+        broker.issuer, flow.id
+    );
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(
+            flow.browser
+                .post(&url)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let res = last.unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    let mut limited = false;
+    for _ in 0..4 {
+        let (s, v) = redeem(&broker, &json!({"client_id": "acme", "code": "x", "code_verifier": Pkce::new().verifier, "redirect_uri": REDIRECT})).await;
+        if s == 429 {
+            assert_eq!(v["error"], "slow_down");
+            limited = true;
+        }
+    }
+    assert!(limited, "the back channel is limited too");
+
+    let exempt = Broker::start_with(&[
+        ("LATCHKEY_RATE_LIMIT_PER_MINUTE", "3"),
+        ("LATCHKEY_RATE_LIMIT_EXEMPT", "127.0.0.0/8"),
+    ]);
+    exempt.simple_tenant("acme").await;
+    let flow = Flow::open(&exempt, "acme").await;
+    for _ in 0..6 {
+        let (s, v) = flow.post("authentication/options", &json!({})).await;
+        assert_eq!(s, 200, "{v}");
+    }
+}

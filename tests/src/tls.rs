@@ -1,0 +1,95 @@
+//! TLS for tests: self-signed certificates and a small HTTPS server that plays a site
+//! publishing `/.well-known/webauthn`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A self-signed certificate for `host`: (certificate PEM, private key PEM).
+pub fn self_signed(host: &str) -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec![host.to_owned()]).unwrap();
+    (cert.cert.pem(), cert.signing_key.serialize_pem())
+}
+
+/// An HTTPS server on 127.0.0.1 that answers `GET /.well-known/webauthn` with the
+/// current document, and counts requests.
+pub struct SiteServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    document: Arc<Mutex<String>>,
+    hits: Arc<Mutex<u32>>,
+}
+
+impl SiteServer {
+    /// Starts serving `document` for `host`.
+    pub async fn start(host: &str, document: &str) -> SiteServer {
+        let cert = rcgen::generate_simple_self_signed(vec![host.to_owned()]).unwrap();
+        let certs = vec![CertificateDer::from(cert.cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let config = ServerConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let document = Arc::new(Mutex::new(document.to_owned()));
+        let hits = Arc::new(Mutex::new(0));
+        let (doc, count) = (document.clone(), hits.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let (doc, count) = (doc.clone(), count.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; 8192];
+                    let n = tls.read(&mut buf).await.unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                    *count.lock().unwrap() += 1;
+                    let response = if request.starts_with("GET /.well-known/webauthn ") {
+                        let body = doc.lock().unwrap().clone();
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else {
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_owned()
+                    };
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        SiteServer {
+            addr,
+            document,
+            hits,
+        }
+    }
+
+    /// Replaces the published document.
+    pub fn publish(&self, document: &str) {
+        *self.document.lock().unwrap() = document.to_owned();
+    }
+
+    /// How many requests were served.
+    pub fn hits(&self) -> u32 {
+        *self.hits.lock().unwrap()
+    }
+}

@@ -1,0 +1,124 @@
+//! The hosted page (PROTOCOL §2): headers, the flow cookie, Subresource Integrity of its
+//! script and style sheet, and the view that opens first.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::Engine as _;
+use latchkey_tests::harness::{Broker, Pkce, REDIRECT};
+use sha2::{Digest as _, Sha384};
+
+fn attr<'a>(html: &'a str, tag_start: &str, name: &str) -> &'a str {
+    let i = html
+        .find(tag_start)
+        .unwrap_or_else(|| panic!("{tag_start} in page"));
+    let tag = &html[i..i + html[i..].find('>').unwrap()];
+    let j = tag
+        .find(&format!("{name}=\""))
+        .unwrap_or_else(|| panic!("{name} in {tag}"));
+    let rest = &tag[j + name.len() + 2..];
+    &rest[..rest.find('"').unwrap()]
+}
+
+async fn page(broker: &Broker, extra: &[(&str, &str)]) -> reqwest::Response {
+    let pkce = Pkce::new();
+    let mut q = vec![
+        ("response_type", "code"),
+        ("client_id", "pages"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", "s"),
+    ];
+    q.extend_from_slice(extra);
+    broker
+        .browser()
+        .get(broker.url("/authorize"))
+        .query(&q)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_hosted_page_has_strict_headers_a_bound_cookie_and_integrity_checked_assets() {
+    let broker = Broker::start();
+    broker.simple_tenant("pages").await;
+    let res = page(&broker, &[]).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let h = res.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let cookie = h["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("latchkey_flow="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("<script>"), "no inline script");
+    assert!(html.contains("name=\"latchkey-initial-view\" content=\"login\""));
+
+    for (tag, attr_name, path) in [
+        ("<script", "src", "/static/latchkey.js"),
+        ("<link rel=\"stylesheet\"", "href", "/static/latchkey.css"),
+    ] {
+        let src = attr(&html, tag, attr_name);
+        assert!(src.starts_with(path), "{src}");
+        let integrity = attr(&html, tag, "integrity");
+        let asset = broker.browser().get(broker.url(src)).send().await.unwrap();
+        let ctype = asset.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(
+            ctype.starts_with(if path.ends_with(".js") {
+                "text/javascript"
+            } else {
+                "text/css"
+            }),
+            "{ctype}"
+        );
+        let bytes = asset.bytes().await.unwrap();
+        let expected = format!(
+            "sha384-{}",
+            base64::engine::general_purpose::STANDARD.encode(Sha384::digest(&bytes))
+        );
+        assert_eq!(integrity, expected, "SRI of {path}");
+    }
+
+    let html = page(
+        &broker,
+        &[("prompt", "create"), ("login_hint", "ada@example.com")],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(html.contains("name=\"latchkey-initial-view\" content=\"create\""));
+    assert!(
+        html.contains("value=\"ada@example.com\""),
+        "the hint prefills the email"
+    );
+}
+
+#[tokio::test]
+async fn over_https_the_flow_cookie_is_host_prefixed_and_secure_with_hsts() {
+    let broker = Broker::start_tls("broker.test", &[]);
+    broker.simple_tenant("pages").await;
+    let res = page(&broker, &[]).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("__Host-latchkey_flow=") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert!(
+        res.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+}
