@@ -153,6 +153,18 @@ impl RelyingParty {
         set_path(&mut state, &["rs", "challenge"], chal)?;
         set_path(&mut state, &["rs", "require_resident_key"], true.into())?;
         set_path(&mut state, &["rs", "policy"], uv)?;
+        if self.uv == UvPolicy::Preferred {
+            // credProtect level 3 (UV required to use the credential at all) contradicts
+            // `preferred`, and authenticators without UV refuse it.
+            for root in [&mut options["publicKey"], &mut state["rs"]] {
+                let ext = root
+                    .get_mut("extensions")
+                    .and_then(Value::as_object_mut)
+                    .ok_or_else(|| internal("missing member extensions"))?;
+                ext.remove("credentialProtectionPolicy");
+                ext.remove("enforceCredentialProtectionPolicy");
+            }
+        }
         let public_key = take_public_key(options)?;
         // Round-trip so that a layout change fails now rather than at finish time.
         let _: PasskeyRegistration = from_value(state.clone())?;

@@ -156,7 +156,12 @@ impl Broker {
                 std::fs::read_to_string(dir.join("broker.log")).unwrap_or_default()
             );
         };
-        let port = issuer.rsplit(':').next().unwrap().parse().unwrap();
+        let port = line
+            .split_whitespace()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap();
         Broker {
             child: Some(child),
             issuer,

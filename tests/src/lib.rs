@@ -3,6 +3,7 @@
 //! `latchkey` binary on port 0 with its own temporary database.
 
 pub mod authenticator;
+pub mod browser;
 pub mod harness;
 pub mod tls;
 pub mod verify;

@@ -18,7 +18,7 @@ pub fn self_signed(host: &str) -> (String, String) {
 }
 
 /// An HTTPS server on 127.0.0.1 that answers `GET /.well-known/webauthn` with the
-/// current document, and counts requests.
+/// current document and any other `GET` with a blank page, and counts requests.
 pub struct SiteServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -61,16 +61,16 @@ impl SiteServer {
                     let n = tls.read(&mut buf).await.unwrap_or(0);
                     let request = String::from_utf8_lossy(&buf[..n]).to_string();
                     *count.lock().unwrap() += 1;
-                    let response = if request.starts_with("GET /.well-known/webauthn ") {
-                        let body = doc.lock().unwrap().clone();
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
+                    let (ctype, body) = if request.starts_with("GET /.well-known/webauthn ") {
+                        ("application/json", doc.lock().unwrap().clone())
                     } else {
-                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                            .to_owned()
+                        // Any other path (a redirect URI, say) is a blank page.
+                        ("text/html", "<!doctype html><html lang=\"en\"><title>Test site</title><p>Test site</p></html>".to_owned())
                     };
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
                     let _ = tls.write_all(response.as_bytes()).await;
                     let _ = tls.shutdown().await;
                 });

@@ -1,0 +1,427 @@
+//! Real-browser proof: Debian's Chromium, headless, with a WebAuthn virtual authenticator
+//! (ctap2, internal transport, resident keys, user verification), signs in through the
+//! hosted page in every mode. Needs `chromium` (`apt-get install -y chromium`); set
+//! `LATCHKEY_SKIP_BROWSER=1` to skip this suite explicitly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use latchkey_tests::browser::{Authenticator, Browser, Page, skipped};
+use latchkey_tests::harness::{Broker, Pkce, redeem};
+use latchkey_tests::tls::SiteServer;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// One Chromium at a time: the machine has two cores.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The authorize URL of a tenant, with fresh PKCE.
+fn authorize_url(
+    broker: &Broker,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &str,
+) -> (String, Pkce) {
+    let pkce = Pkce::new();
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=st{extra}",
+        broker.issuer,
+        url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect::<String>(),
+        pkce.challenge
+    );
+    (url, pkce)
+}
+
+/// Waits until the page has left for `redirect_uri` and returns the code.
+async fn code_after_redirect(page: &Page, redirect_uri: &str) -> String {
+    let href = page
+        .wait_for(
+            &format!(
+                "location.href.startsWith({}) && location.href",
+                json!(redirect_uri)
+            ),
+            WAIT,
+        )
+        .await;
+    let url = url::Url::parse(href.as_str().unwrap()).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code in redirect")
+}
+
+async fn create_passkey(page: &Page, email: &str) {
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    if page
+        .eval("document.getElementById('view-create').hidden")
+        .await
+        == Value::Bool(true)
+    {
+        page.click("show-create").await;
+    }
+    page.fill("email", email).await;
+    page.eval("document.getElementById('create-form').requestSubmit()")
+        .await;
+}
+
+#[tokio::test]
+async fn localhost_demo_create_then_sign_in_again_with_the_same_passkey() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let broker = Broker::start_with(&[("LATCHKEY_DEMO", "true")]);
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+
+    page.goto(&broker.url("/demo")).await;
+    page.click("demo-create").await;
+    page.wait_for("location.pathname === '/authorize'", WAIT)
+        .await;
+    create_passkey(&page, "ada@example.com").await;
+    page.wait_for(
+        "location.pathname === '/demo/callback' && document.getElementById('identity')",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('new-user').innerText")
+            .await,
+        "true"
+    );
+    let sub = page.eval("document.getElementById('sub').innerText").await;
+    assert_eq!(
+        page.credentials().await.len(),
+        1,
+        "the passkey lives in the authenticator"
+    );
+    assert_eq!(page.credentials().await[0]["isResidentCredential"], true);
+
+    // Sign out, then sign in with the same discoverable passkey.
+    page.goto(&broker.url("/demo")).await;
+    page.click("demo-signin").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    page.click("signin-button").await;
+    page.wait_for(
+        "location.pathname === '/demo/callback' && document.getElementById('identity')",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('new-user').innerText")
+            .await,
+        "false"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('sub').innerText").await,
+        sub
+    );
+
+    // Signal API: a revoked passkey answers unknown_credential, the page signals it, and
+    // the authenticator forgets it.
+    let id = page.credentials().await[0]["credentialId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id_b64url = id
+        .replace('+', "-")
+        .replace('/', "_")
+        .trim_end_matches('=')
+        .to_owned();
+    let (status, _) = broker
+        .admin(Method::DELETE, &format!("/credentials/{id_b64url}"), None)
+        .await;
+    assert_eq!(status, 204);
+    page.goto(&broker.url("/demo")).await;
+    page.click("demo-signin").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    page.click("signin-button").await;
+    page.wait_for("document.body.dataset.error === 'unknown_credential'", WAIT)
+        .await;
+    let message = page
+        .eval("document.getElementById('error-message').innerText")
+        .await;
+    assert!(
+        message.as_str().unwrap().contains("no longer registered")
+            || message.as_str().unwrap().contains("not registered"),
+        "{message}"
+    );
+    let start = std::time::Instant::now();
+    while !page.credentials().await.is_empty() {
+        assert!(
+            start.elapsed() < WAIT,
+            "signalUnknownCredential removed the passkey from the authenticator"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn site_mode_over_related_origin_requests_in_chromium() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let site =
+        SiteServer::start("site.test", r#"{"origins": ["https://unrelated.example"]}"#).await;
+    let resolve = format!("site.test={}", site.addr);
+    let broker = Broker::start_tls(
+        "broker.test",
+        &[
+            ("LATCHKEY_ISSUER", "https://broker.test"),
+            ("LATCHKEY_WELL_KNOWN_RESOLVE", resolve.as_str()),
+            ("LATCHKEY_WELL_KNOWN_DANGER_ACCEPT_INVALID_CERTS", "true"),
+        ],
+    );
+    let redirect = "https://site.test/cb";
+    broker
+        .create_tenant(json!({"client_id": "site", "name": "Site", "redirect_uris": [redirect], "rp_mode": "site", "rp_id": "site.test"}))
+        .await;
+    let browser = Browser::launch(&[
+        ("broker.test", broker.port),
+        ("site.test", site.addr.port()),
+    ])
+    .await;
+    let page = browser.new_page(Authenticator::default()).await;
+
+    // Not listed: a clear message on the page, and in the admin check.
+    let (url, pkce) = authorize_url(&broker, "site", redirect, "&prompt=create");
+    page.goto(&url).await;
+    create_passkey(&page, "lin@site.test").await;
+    page.wait_for("document.body.dataset.state === 'error'", WAIT)
+        .await;
+    let message = page
+        .eval("document.getElementById('error-message').innerText")
+        .await;
+    assert!(message.as_str().unwrap().contains("site.test"), "{message}");
+    let (_, check) = broker
+        .admin(Method::POST, "/tenants/site/well-known-check", None)
+        .await;
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(
+        check["expected"]
+            .as_str()
+            .unwrap()
+            .contains("https://broker.test")
+    );
+
+    // Listed: the passkey is created and used under the RP ID site.test.
+    site.publish(check["expected"].as_str().unwrap());
+    let (_, check) = broker
+        .admin(Method::POST, "/tenants/site/well-known-check", None)
+        .await;
+    assert_eq!(check["ok"], true, "{check}");
+    page.click("retry-button").await;
+    let code = code_after_redirect(&page, redirect).await;
+    let (status, first) = redeem(&broker, &json!({"client_id": "site", "code": code, "code_verifier": pkce.verifier, "redirect_uri": redirect})).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["sign_in"]["rp_id"], "site.test");
+    assert_eq!(page.credentials().await[0]["rpId"], "site.test");
+
+    let (url, pkce) = authorize_url(&broker, "site", redirect, "");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    page.click("signin-button").await;
+    let code = code_after_redirect(&page, redirect).await;
+    let (status, second) = redeem(&broker, &json!({"client_id": "site", "code": code, "code_verifier": pkce.verifier, "redirect_uri": redirect})).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["sign_in"]["rp_id"], "site.test");
+    assert_eq!(second["sign_in"]["new_user"], false);
+    assert_eq!(second["sign_in"]["user_id"], first["sign_in"]["user_id"]);
+}
+
+#[tokio::test]
+async fn broker_mode_related_origins_let_a_listed_site_use_the_brokers_passkeys() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let shop = SiteServer::start("shop.test", "{}").await;
+    let broker = Broker::start_tls("broker.test", &[("LATCHKEY_ISSUER", "https://broker.test")]);
+    let redirect = "https://shop.test/cb";
+    broker
+        .create_tenant(json!({"client_id": "shop", "redirect_uris": [redirect], "rp_mode": "broker", "related_origins": ["https://shop.test"]}))
+        .await;
+    let doc: Value = broker
+        .backend()
+        .get(broker.url("/.well-known/webauthn"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc, json!({"origins": ["https://shop.test"]}));
+    let browser = Browser::launch(&[
+        ("broker.test", broker.port),
+        ("shop.test", shop.addr.port()),
+        ("other.test", shop.addr.port()),
+    ])
+    .await;
+    let page = browser.new_page(Authenticator::default()).await;
+
+    // A passkey for the broker's RP ID, made on the hosted page.
+    let (url, _) = authorize_url(&broker, "shop", redirect, "&prompt=create");
+    page.goto(&url).await;
+    create_passkey(&page, "kim@shop.test").await;
+    code_after_redirect(&page, redirect).await;
+    assert_eq!(page.credentials().await[0]["rpId"], "broker.test");
+
+    let get = r#"navigator.credentials.get({publicKey: {rpId: 'broker.test', challenge: crypto.getRandomValues(new Uint8Array(32)), userVerification: 'required', timeout: 10000}})
+        .then(c => 'ok:' + c.response.authenticatorData.byteLength, e => 'error:' + e.name)"#;
+    page.goto("https://shop.test/").await;
+    let got = page.eval(get).await;
+    assert!(
+        got.as_str().unwrap().starts_with("ok:"),
+        "a listed origin uses the broker's RP ID: {got}"
+    );
+    page.goto("https://other.test/").await;
+    let got = page.eval(get).await;
+    assert!(
+        got.as_str().unwrap().starts_with("error:"),
+        "an origin not listed is refused: {got}"
+    );
+}
+
+#[tokio::test]
+async fn user_verification_is_required_or_preferred_per_tenant() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let broker = Broker::start();
+    let redirect = broker.url("/healthz");
+    let redirect = redirect.as_str();
+    broker
+        .create_tenant(json!({"client_id": "strict", "redirect_uris": [redirect], "rp_mode": "broker", "user_verification": "required"}))
+        .await;
+    broker
+        .create_tenant(json!({"client_id": "relaxed", "redirect_uris": [redirect], "rp_mode": "broker", "user_verification": "preferred"}))
+        .await;
+    let browser = Browser::launch(&[]).await;
+    let page = browser
+        .new_page(Authenticator {
+            user_verification: false,
+        })
+        .await;
+
+    let (url, _) = authorize_url(&broker, "strict", redirect, "&prompt=create");
+    page.goto(&url).await;
+    create_passkey(&page, "no-uv@example.com").await;
+    page.wait_for("document.body.dataset.state === 'error'", WAIT)
+        .await;
+    let message = page
+        .eval("document.getElementById('error-message').innerText")
+        .await;
+    assert!(
+        message.as_str().unwrap().len() > 20,
+        "a plain-words message: {message}"
+    );
+    assert!(page.eval("!document.getElementById('error').hidden").await == Value::Bool(true));
+
+    let (url, pkce) = authorize_url(&broker, "relaxed", redirect, "&prompt=create");
+    page.goto(&url).await;
+    create_passkey(&page, "no-uv@example.com").await;
+    let code = code_after_redirect(&page, redirect).await;
+    let (status, redeemed) = redeem(&broker, &json!({"client_id": "relaxed", "code": code, "code_verifier": pkce.verifier, "redirect_uri": redirect})).await;
+    assert_eq!(status, 200, "{redeemed}");
+    assert_eq!(redeemed["sign_in"]["user_verified"], false);
+}
+
+#[tokio::test]
+async fn the_page_explains_itself_without_javascript_and_works_by_keyboard_and_looks_right() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let broker = Broker::start();
+    let redirect = broker.url("/healthz");
+    let redirect = redirect.as_str();
+    broker
+        .create_tenant(json!({"client_id": "looks", "name": "Northwind Books", "redirect_uris": [redirect], "rp_mode": "broker"}))
+        .await;
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+
+    let (url, _) = authorize_url(&broker, "looks", redirect, "");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    assert_eq!(page.eval("document.documentElement.lang").await, "en");
+    let unlabeled = page
+        .eval("[...document.querySelectorAll('input')].filter(i => i.type !== 'hidden' && i.labels.length === 0).map(i => i.id)")
+        .await;
+    assert_eq!(unlabeled, json!([]), "every input has a label");
+    // Keyboard: the first Tab reaches the primary action.
+    page.eval("document.activeElement && document.activeElement.blur()")
+        .await;
+    page.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}),
+    )
+    .await;
+    page.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyUp", "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}),
+    )
+    .await;
+    let focused = page
+        .wait_for("document.activeElement && document.activeElement.id", WAIT)
+        .await;
+    assert_eq!(focused, "signin-button");
+
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    for (name, w, h, dark) in [
+        ("desktop-light", 1280, 800, false),
+        ("desktop-dark", 1280, 800, true),
+        ("mobile-light", 390, 844, false),
+        ("mobile-dark", 390, 844, true),
+    ] {
+        page.screenshot(&out.join(format!("authorize-{name}.png")), w, h, dark)
+            .await;
+    }
+    assert!(
+        out.join("authorize-mobile-dark.png")
+            .metadata()
+            .unwrap()
+            .len()
+            > 5_000
+    );
+
+    // Without JavaScript the page says why nothing works.
+    let plain = browser.new_page(Authenticator::default()).await;
+    plain
+        .call(
+            "Emulation.setScriptExecutionDisabled",
+            json!({"value": true}),
+        )
+        .await;
+    let (url, _) = authorize_url(&broker, "looks", redirect, "");
+    plain.call("Page.navigate", json!({"url": url})).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let doc = plain.call("DOM.getDocument", json!({"depth": -1})).await;
+    let html = plain
+        .call("DOM.getOuterHTML", json!({"nodeId": doc["root"]["nodeId"]}))
+        .await;
+    let html = html["outerHTML"].as_str().unwrap().to_lowercase();
+    assert!(
+        html.contains("<noscript>") && html.contains("javascript"),
+        "a noscript explanation"
+    );
+    plain
+        .screenshot(&out.join("authorize-no-javascript.png"), 1280, 800, false)
+        .await;
+}
