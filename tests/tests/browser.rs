@@ -4,7 +4,6 @@
 //! `LATCHKEY_SKIP_BROWSER=1` to skip this suite explicitly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use latchkey_tests::browser::{Authenticator, Browser, Page, skipped};
@@ -14,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// One Chromium at a time: the machine has two cores.
-static ONE_BROWSER: Mutex<()> = Mutex::new(());
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -73,7 +72,7 @@ async fn localhost_demo_create_then_sign_in_again_with_the_same_passkey() {
     if skipped() {
         return;
     }
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER.lock().await;
     let broker = Broker::start_with(&[("LATCHKEY_DEMO", "true")]);
     let browser = Browser::launch(&[]).await;
     let page = browser.new_page(Authenticator::default()).await;
@@ -173,7 +172,7 @@ async fn site_mode_over_related_origin_requests_in_chromium() {
     if skipped() {
         return;
     }
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER.lock().await;
     let site =
         SiteServer::start("site.test", r#"{"origins": ["https://unrelated.example"]}"#).await;
     let resolve = format!("site.test={}", site.addr);
@@ -248,7 +247,7 @@ async fn broker_mode_related_origins_let_a_listed_site_use_the_brokers_passkeys(
     if skipped() {
         return;
     }
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER.lock().await;
     let shop = SiteServer::start("shop.test", "{}").await;
     let broker = Broker::start_tls("broker.test", &[("LATCHKEY_ISSUER", "https://broker.test")]);
     let redirect = "https://shop.test/cb";
@@ -301,7 +300,7 @@ async fn user_verification_is_required_or_preferred_per_tenant() {
     if skipped() {
         return;
     }
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER.lock().await;
     let broker = Broker::start();
     let redirect = broker.url("/healthz");
     let redirect = redirect.as_str();
@@ -346,7 +345,7 @@ async fn the_page_explains_itself_without_javascript_and_works_by_keyboard_and_l
     if skipped() {
         return;
     }
-    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_BROWSER.lock().await;
     let broker = Broker::start();
     let redirect = broker.url("/healthz");
     let redirect = redirect.as_str();
