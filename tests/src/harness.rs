@@ -32,6 +32,22 @@ pub fn binary() -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", "latchkey", "--bin", "latchkey"]);
+        // The variables cargo sets for this test process would change the build's
+        // fingerprint and force a rebuild of the broker on every run.
+        for (key, _) in std::env::vars() {
+            let per_crate = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ];
+            if per_crate.iter().any(|p| key.starts_with(p)) {
+                cmd.env_remove(key);
+            }
+        }
         if release {
             cmd.arg("--release");
         }
