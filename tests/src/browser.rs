@@ -235,6 +235,23 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The profile directory, unique to this browser (its processes name it).
+    pub fn profile(&self) -> &std::path::Path {
+        &self.profile
+    }
+}
+
+/// Whether any process still runs whose command line mentions `needle`.
+pub fn process_running(needle: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmd| String::from_utf8_lossy(&cmd).contains(needle))
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -165,6 +165,20 @@ async fn localhost_demo_create_then_sign_in_again_with_the_same_passkey() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Closing the browser leaves no process behind.
+    let profile = browser.profile().display().to_string();
+    assert!(latchkey_tests::browser::process_running(&profile));
+    drop(page);
+    drop(browser);
+    let start = std::time::Instant::now();
+    while latchkey_tests::browser::process_running(&profile) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "Chromium processes survived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
