@@ -99,7 +99,7 @@ impl From<DbErr> for ApiError {
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                "The service is briefly unavailable. Please try again in a moment.",
+                UNAVAILABLE,
             );
         }
         Self::internal(e)
@@ -193,7 +193,7 @@ impl From<DbErr> for OAuthError {
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                "the service is briefly unavailable",
+                UNAVAILABLE,
             );
         }
         tracing::error!(error = %e, "internal error");
@@ -204,6 +204,9 @@ impl From<DbErr> for OAuthError {
         )
     }
 }
+
+/// What a person or client is told while the database cannot be reached.
+const UNAVAILABLE: &str = "The service is briefly unavailable. Please try again in a moment.";
 
 /// Whether a database error means the database cannot be reached right now.
 pub fn is_unavailable(e: &DbErr) -> bool {

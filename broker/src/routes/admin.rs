@@ -68,6 +68,15 @@ fn tenant_error(e: TenantError) -> ApiError {
     }
 }
 
+/// The tenant object, with a new client secret shown this once.
+fn with_secret(tenant: &tenants::Tenant, secret: Option<String>) -> Value {
+    let mut out = tenant.to_json();
+    if let Some(s) = secret {
+        out["client_secret"] = s.into();
+    }
+    out
+}
+
 fn not_found(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -110,10 +119,7 @@ async fn create_tenant(
         },
     )
     .await;
-    let mut out = tenant.to_json();
-    if let Some(s) = secret {
-        out["client_secret"] = s.into();
-    }
+    let out = with_secret(&tenant, secret);
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -170,10 +176,7 @@ async fn update_tenant(
         },
     )
     .await;
-    let mut out = tenant.to_json();
-    if let Some(s) = secret {
-        out["client_secret"] = s.into();
-    }
+    let out = with_secret(&tenant, secret);
     Ok(HttpResponse::Ok().json(out))
 }
 
