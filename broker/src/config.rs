@@ -35,6 +35,7 @@ struct FileSettings {
     bind: Option<String>,
     issuer: Option<String>,
     database_url: Option<String>,
+    database_schema: Option<String>,
     data_dir: Option<String>,
     rp_id: Option<String>,
     master_key: Option<String>,
@@ -76,6 +77,8 @@ pub struct Settings {
     pub issuer: Url,
     /// Database URL (`LATCHKEY_DATABASE_URL`).
     pub database_url: String,
+    /// PostgreSQL schema to use, created when missing (`LATCHKEY_DATABASE_SCHEMA`).
+    pub database_schema: Option<String>,
     /// Directory for the embedded database and the generated dev master key.
     pub data_dir: PathBuf,
     /// The broker's own RP ID (`LATCHKEY_RP_ID`), default the issuer's host.
@@ -188,6 +191,30 @@ impl Settings {
             None => format!("sqlite://{}/latchkey.db?mode=rwc", data_dir.display()),
         };
 
+        let database_schema = match f.database_schema {
+            Some(s) if !database_url.starts_with("postgres") => {
+                return Err(err(
+                    "LATCHKEY_DATABASE_SCHEMA",
+                    format!("{s:?} applies to PostgreSQL only"),
+                ));
+            }
+            Some(s) => {
+                let ok = (1..=63).contains(&s.len())
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    && !s.as_bytes()[0].is_ascii_digit();
+                if !ok {
+                    return Err(err(
+                        "LATCHKEY_DATABASE_SCHEMA",
+                        format!(
+                            "{s:?} must be 1 to 63 of a-z, 0-9 and _, not starting with a digit"
+                        ),
+                    ));
+                }
+                Some(s)
+            }
+            None => None,
+        };
         let master_key = match (f.master_key, f.master_key_file) {
             (Some(k), _) => Some(Secret::new(k)),
             (None, Some(path)) => Some(Secret::new(read_secret_file(
@@ -295,6 +322,7 @@ impl Settings {
             bind,
             issuer,
             database_url,
+            database_schema,
             data_dir,
             rp_id,
             master_key,
@@ -431,6 +459,7 @@ fn overlay_env(
     string("LATCHKEY_BIND", &mut f.bind);
     string("LATCHKEY_ISSUER", &mut f.issuer);
     string("LATCHKEY_DATABASE_URL", &mut f.database_url);
+    string("LATCHKEY_DATABASE_SCHEMA", &mut f.database_schema);
     string("LATCHKEY_DATA_DIR", &mut f.data_dir);
     string("LATCHKEY_RP_ID", &mut f.rp_id);
     string("LATCHKEY_MASTER_KEY", &mut f.master_key);

@@ -129,7 +129,10 @@ impl Broker {
             .to_owned()
     }
 
-    fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> Broker {
+    fn spawn(dir: PathBuf, mut env: Vec<(String, String)>) -> Broker {
+        if !env.iter().any(|(k, _)| k == "LATCHKEY_DATABASE_URL") {
+            env.splice(0..0, database_env());
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -285,6 +288,27 @@ impl Drop for Broker {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // A PostgreSQL run leaves no schema behind (best effort: needs `psql`).
+        let var = |k: &str| {
+            self.env
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        if let (Some(url), Some(schema)) = (
+            var("LATCHKEY_DATABASE_URL"),
+            var("LATCHKEY_DATABASE_SCHEMA"),
+        ) {
+            let _ = Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-qc",
+                    &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -462,4 +486,46 @@ pub async fn redeem(broker: &Broker, body: &Value) -> (u16, Value) {
         .unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The backend the suites run on: `LATCHKEY_TEST_DATABASE=postgres` runs every broker of
+/// the suite on PostgreSQL (`LATCHKEY_TEST_POSTGRES_URL`, default the local server's
+/// `test` database), each in a schema of its own; otherwise each gets its own SQLite file.
+pub fn database_env() -> Vec<(String, String)> {
+    if std::env::var("LATCHKEY_TEST_DATABASE").as_deref() != Ok("postgres") {
+        return Vec::new();
+    }
+    let url = std::env::var("LATCHKEY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let parsed = url::Url::parse(&url).expect("LATCHKEY_TEST_POSTGRES_URL is a URL");
+    let addr = format!(
+        "{}:{}",
+        parsed.host_str().unwrap_or("127.0.0.1"),
+        parsed.port().unwrap_or(5432)
+    );
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    assert!(
+        reachable,
+        "PostgreSQL is not reachable at {addr}. Start it (for example `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) \
+         or point LATCHKEY_TEST_POSTGRES_URL at one; to skip the PostgreSQL half explicitly, run ./scripts/test --skip-postgres."
+    );
+    let schema = format!("lk_{}", hex_id());
+    vec![
+        ("LATCHKEY_DATABASE_URL".into(), url),
+        ("LATCHKEY_DATABASE_SCHEMA".into(), schema),
+        (
+            "LATCHKEY_MASTER_KEY".into(),
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
+        ),
+    ]
+}
+
+fn hex_id() -> String {
+    rand::random::<[u8; 8]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

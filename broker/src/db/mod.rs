@@ -6,7 +6,7 @@ pub mod entities;
 use std::time::Duration;
 
 use latchkey_migrations::{Migrator, MigratorTrait as _};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbErr};
 
 use crate::config::Settings;
 
@@ -22,7 +22,22 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         std::fs::create_dir_all(dir)
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
     }
+    if let Some(schema) = &settings.database_schema {
+        // The schema name was validated as [a-z_][a-z0-9_]*, so quoting is enough.
+        let db = Database::connect(
+            ConnectOptions::new(url.clone())
+                .sqlx_logging(false)
+                .to_owned(),
+        )
+        .await?;
+        db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+        db.close().await?;
+    }
     let mut opts = ConnectOptions::new(url.clone());
+    if let Some(schema) = &settings.database_schema {
+        opts.set_schema_search_path(schema.clone());
+    }
     opts.max_connections(settings.db_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
