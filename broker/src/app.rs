@@ -128,6 +128,7 @@ impl Application {
         .map_err(|e| StartError::Bind(state.settings.bind.to_string(), e))?
         .run();
         spawn_janitor(state.clone());
+        spawn_key_refresher(state.clone());
         Ok(Self {
             port,
             server,
@@ -166,9 +167,32 @@ fn spawn_janitor(state: web::Data<AppState>) {
     });
 }
 
+/// Re-reads the signing key on every instance, and rotates it on schedule.
+fn spawn_key_refresher(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick =
+            actix_web::rt::time::interval(Duration::from_secs(state.settings.key_refresh));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if state.settings.key_rotation_days > 0 {
+                let max_age = (state.settings.key_rotation_days * 86_400) as i64;
+                match state.keys.rotate_if_older_than(&state.db, max_age).await {
+                    Ok(Some(kid)) => tracing::info!(%kid, "signing key rotated on schedule"),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+                }
+            }
+            if let Err(e) = state.keys.refresh(&state.db).await {
+                tracing::warn!(error = %e, "signing key refresh failed");
+            }
+        }
+    });
+}
+
 /// The master key: from settings, or (embedded SQLite only) generated once into the data
 /// directory with owner-only permissions.
-fn master_key(settings: &Settings) -> Result<[u8; 32], StartError> {
+pub fn master_key(settings: &Settings) -> Result<[u8; 32], StartError> {
     if let Some(k) = &settings.master_key {
         return decode_master_key(k.expose())
             .ok_or_else(|| StartError::Other("LATCHKEY_MASTER_KEY is not 32 bytes".into()));

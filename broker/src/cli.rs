@@ -33,6 +33,19 @@ enum Command {
     /// Manage tenants (the sites that use this broker).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage the id_token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key and retire the current one. Every instance signs with the
+    /// new key after its next refresh (LATCHKEY_KEY_REFRESH); the JWKS keeps the retired
+    /// key while tokens it signed may live.
+    Rotate,
+    /// List signing keys: id, created, retired.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +115,7 @@ pub fn main() -> ExitCode {
                 .map(|_| ())
                 .map_err(|e| format!("database: {e}")),
             Command::Tenant(cmd) => tenant(settings, cmd).await,
+            Command::Keys(cmd) => keys(settings, cmd).await,
         }
     });
     match result {
@@ -137,6 +151,50 @@ async fn serve(settings: Settings) -> Result<(), String> {
     tracing::info!(%addr, issuer = app.issuer(), "listening");
     app.run_until_stopped().await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
+    let db = crate::db::connect(&settings)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    match cmd {
+        KeysCommand::Rotate => {
+            let master = crate::app::master_key(&settings).map_err(|e| e.to_string())?;
+            let keys = crate::keys::Keys::load(&db, master)
+                .await
+                .map_err(|e| e.to_string())?;
+            let kid = keys.rotate(&db).await.map_err(|e| e.to_string())?;
+            crate::store::audit::record(
+                &db,
+                crate::store::audit::Event {
+                    actor: "cli",
+                    action: "key.rotate",
+                    tenant_id: None,
+                    subject: Some(&kid),
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await;
+            println!("{kid}");
+        }
+        KeysCommand::List => {
+            println!("{:<44} {:<21} RETIRED", "KEY ID", "CREATED");
+            for k in crate::keys::Keys::list(&db)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "{:<44} {:<21} {}",
+                    k.kid,
+                    crate::util::rfc3339(k.created_at),
+                    k.retired_at
+                        .map(crate::util::rfc3339)
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+    }
     Ok(())
 }
 

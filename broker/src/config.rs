@@ -52,6 +52,9 @@ struct FileSettings {
     challenge_ttl: Option<u64>,
     access_token_ttl: Option<u64>,
     db_max_connections: Option<u32>,
+    db_acquire_timeout: Option<u64>,
+    key_refresh: Option<u64>,
+    key_rotation_days: Option<u64>,
     log_format: Option<String>,
     demo: Option<bool>,
     well_known_resolve: Option<Vec<String>>,
@@ -105,6 +108,14 @@ pub struct Settings {
     pub access_token_ttl: i64,
     /// Database pool size.
     pub db_max_connections: u32,
+    /// Seconds to wait for a database connection before answering 503.
+    pub db_acquire_timeout: u64,
+    /// Seconds between re-reads of the signing key, so that a rotation reaches every
+    /// instance (`LATCHKEY_KEY_REFRESH`, default 60).
+    pub key_refresh: u64,
+    /// Rotate the signing key when it is older than this many days; 0 turns scheduled
+    /// rotation off (`LATCHKEY_KEY_ROTATION_DAYS`, default 90).
+    pub key_rotation_days: u64,
     /// Log line format.
     pub log_format: LogFormat,
     /// Create the demo tenant at start-up.
@@ -336,6 +347,20 @@ impl Settings {
             challenge_ttl: ttl("LATCHKEY_CHALLENGE_TTL", f.challenge_ttl, 300, 3600)?,
             access_token_ttl: ttl("LATCHKEY_ACCESS_TOKEN_TTL", f.access_token_ttl, 600, 600)?,
             db_max_connections,
+            db_acquire_timeout: match f.db_acquire_timeout.unwrap_or(5) {
+                0 => {
+                    return Err(err(
+                        "LATCHKEY_DB_ACQUIRE_TIMEOUT",
+                        "must be at least 1 second",
+                    ));
+                }
+                n => n,
+            },
+            key_refresh: match f.key_refresh.unwrap_or(60) {
+                0 => return Err(err("LATCHKEY_KEY_REFRESH", "must be at least 1 second")),
+                n => n,
+            },
+            key_rotation_days: f.key_rotation_days.unwrap_or(90),
             log_format,
             demo: f.demo.unwrap_or(false),
             well_known_resolve,
@@ -505,6 +530,13 @@ fn overlay_env(
         "LATCHKEY_DB_MAX_CONNECTIONS",
         &mut f.db_max_connections,
     )?;
+    num(
+        env,
+        "LATCHKEY_DB_ACQUIRE_TIMEOUT",
+        &mut f.db_acquire_timeout,
+    )?;
+    num(env, "LATCHKEY_KEY_REFRESH", &mut f.key_refresh)?;
+    num(env, "LATCHKEY_KEY_ROTATION_DAYS", &mut f.key_rotation_days)?;
     boolean(env, "LATCHKEY_DEMO", &mut f.demo)?;
     boolean(
         env,

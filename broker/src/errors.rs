@@ -208,7 +208,22 @@ impl From<DbErr> for OAuthError {
 /// What a person or client is told while the database cannot be reached.
 const UNAVAILABLE: &str = "The service is briefly unavailable. Please try again in a moment.";
 
-/// Whether a database error means the database cannot be reached right now.
+/// Whether a database error means the database cannot be reached right now: no
+/// connection to be had, or one that broke under the query.
 pub fn is_unavailable(e: &DbErr) -> bool {
-    matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => matches!(
+            s.as_ref(),
+            Sqlx::Io(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed
+                | Sqlx::Tls(_)
+                | Sqlx::Protocol(_)
+        ),
+        _ => false,
+    }
 }

@@ -99,6 +99,62 @@ impl Keys {
         Ok(model)
     }
 
+    /// Makes a new signing key and retires the others; retired keys stay in the JWKS
+    /// while tokens they signed may live. Every instance signs with it after its next
+    /// refresh. Returns the new key id.
+    pub async fn rotate(&self, db: &DatabaseConnection) -> Result<String, KeyError> {
+        let new = self.create(db).await?;
+        signing_key::Entity::update_many()
+            .col_expr(
+                signing_key::Column::RetiredAt,
+                sea_orm::sea_query::Expr::value(now()),
+            )
+            .filter(signing_key::Column::Kid.ne(new.kid.clone()))
+            .filter(signing_key::Column::RetiredAt.is_null())
+            .exec(db)
+            .await?;
+        self.refresh(db).await?;
+        Ok(new.kid)
+    }
+
+    /// Rotates when the newest active key is older than `max_age` seconds. Several
+    /// instances may do this at once; the worst case is one extra key in the JWKS.
+    pub async fn rotate_if_older_than(
+        &self,
+        db: &DatabaseConnection,
+        max_age: i64,
+    ) -> Result<Option<String>, KeyError> {
+        let newest = signing_key::Entity::find()
+            .filter(signing_key::Column::RetiredAt.is_null())
+            .order_by_desc(signing_key::Column::CreatedAt)
+            .one(db)
+            .await?;
+        match newest {
+            Some(k) if k.created_at > now() - max_age => Ok(None),
+            _ => self.rotate(db).await.map(Some),
+        }
+    }
+
+    /// Every stored key, newest first (no private material).
+    pub async fn list(db: &DatabaseConnection) -> Result<Vec<signing_key::Model>, KeyError> {
+        let mut rows = signing_key::Entity::find()
+            .order_by_desc(signing_key::Column::CreatedAt)
+            .all(db)
+            .await?;
+        for r in &mut rows {
+            r.private_key.clear();
+        }
+        Ok(rows)
+    }
+
+    /// The id of the key used for signing now.
+    pub fn current_kid(&self) -> Option<String> {
+        self.current
+            .read()
+            .ok()
+            .and_then(|g| g.as_ref().map(|k| k.kid.clone()))
+    }
+
     /// Signs `claims` as an ES256 JWT with the current key.
     pub fn sign(&self, claims: &Value) -> Result<String, KeyError> {
         let current = self

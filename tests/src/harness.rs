@@ -74,8 +74,11 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
 /// A running broker.
 pub struct Broker {
     child: Option<Child>,
-    /// Base URL and issuer: `http://localhost:PORT`.
+    /// The issuer (and WebAuthn origin), e.g. `http://localhost:PORT`.
     pub issuer: String,
+    /// Where this instance answers: the issuer's scheme and host with the port bound.
+    /// Equal to the issuer unless several instances share one issuer.
+    pub base: String,
     /// The port bound.
     pub port: u16,
     /// The data directory (SQLite database, master key, logs).
@@ -181,13 +184,31 @@ impl Broker {
             .and_then(|a| a.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .unwrap();
+        let mut base = url::Url::parse(&issuer).unwrap();
+        base.set_port(Some(port)).unwrap();
+        let base = base.as_str().trim_end_matches('/').to_owned();
         Broker {
             child: Some(child),
             issuer,
+            base,
             port,
             dir,
             env,
         }
+    }
+
+    /// Starts a second instance on the same database and data directory, under the same
+    /// issuer, as behind a load balancer.
+    pub fn sibling(&self) -> Broker {
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "LATCHKEY_ISSUER");
+        env.push(("LATCHKEY_ISSUER".into(), self.issuer.clone()));
+        Self::spawn(self.dir.clone(), env)
+    }
+
+    /// The settings this broker was started with (for the CLI on the same database).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
     }
 
     /// Stops with SIGTERM and returns whether the process exited 0.
@@ -224,7 +245,7 @@ impl Broker {
 
     /// A URL on the broker.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
+        format!("{}{path}", self.base)
     }
 
     /// A browser-like client: cookie jar, no redirects followed.
@@ -360,6 +381,8 @@ pub struct Flow {
     pub redirect_uri: String,
     /// The broker's issuer (and origin).
     pub issuer: String,
+    /// Where the ceremony calls go (an instance's base URL).
+    pub base: String,
 }
 
 /// Extracts the flow id from the hosted page.
@@ -411,6 +434,7 @@ impl Flow {
             client_id: client_id.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
             issuer: broker.issuer.clone(),
+            base: broker.base.clone(),
         }
     }
 
@@ -418,7 +442,7 @@ impl Flow {
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let res = self
             .browser
-            .post(format!("{}/api/v1/flows/{}/{path}", self.issuer, self.id))
+            .post(format!("{}/api/v1/flows/{}/{path}", self.base, self.id))
             .json(body)
             .send()
             .await
@@ -495,6 +519,12 @@ pub fn database_env() -> Vec<(String, String)> {
     if std::env::var("LATCHKEY_TEST_DATABASE").as_deref() != Ok("postgres") {
         return Vec::new();
     }
+    postgres_env()
+}
+
+/// Settings for a broker on PostgreSQL in a fresh schema: `LATCHKEY_DATABASE_URL` first.
+/// Fails with how to start PostgreSQL when it cannot be reached.
+pub fn postgres_env() -> Vec<(String, String)> {
     let url = std::env::var("LATCHKEY_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let parsed = url::Url::parse(&url).expect("LATCHKEY_TEST_POSTGRES_URL is a URL");

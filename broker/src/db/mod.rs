@@ -41,7 +41,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     opts.max_connections(settings.db_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         opts.map_sqlx_sqlite_opts(|o| {
