@@ -73,3 +73,17 @@ pub struct DemoPage {
     /// Whether the passkey is synced.
     pub backed_up: bool,
 }
+
+/// The landing page at `/`.
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct IndexPage {
+    /// Cache-busting asset version.
+    pub asset_version: String,
+    /// SRI of the style sheet.
+    pub style_integrity: String,
+    /// SRI of the script.
+    pub script_integrity: String,
+    /// Whether the demo is on.
+    pub demo: bool,
+}

@@ -122,3 +122,32 @@ async fn over_https_the_flow_cookie_is_host_prefixed_and_secure_with_hsts() {
             .contains("max-age=")
     );
 }
+
+#[tokio::test]
+async fn the_landing_page_offers_the_demo_only_when_it_is_on() {
+    for (demo, expect) in [("false", false), ("true", true)] {
+        let broker = Broker::start_with(&[("LATCHKEY_DEMO", demo)]);
+        let res = broker.browser().get(broker.url("/")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(
+            res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        let html = res.text().await.unwrap();
+        assert!(html.contains("<h1 class=\"title\">Latchkey</h1>"));
+        assert_eq!(html.contains("href=\"/demo\""), expect, "demo={demo}");
+        let demo_page = broker
+            .browser()
+            .get(broker.url("/demo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            demo_page.status().as_u16() == 200,
+            expect,
+            "/demo with demo={demo}"
+        );
+    }
+}

@@ -5,7 +5,10 @@ use actix_web::{HttpResponse, web};
 use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 
+use askama::Template as _;
+
 use crate::app::AppState;
+use crate::templates::IndexPage;
 
 /// `GET /healthz`: the process is alive.
 pub async fn healthz() -> HttpResponse {
@@ -40,13 +43,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /`: what this is, and where to go.
 pub async fn index(state: web::Data<AppState>) -> HttpResponse {
-    let demo = if state.settings.demo {
-        r#"<p><a href="/demo">Try the demo sign-in</a></p>"#
-    } else {
-        ""
+    let page = IndexPage {
+        asset_version: state.assets.version.clone(),
+        style_integrity: state.assets.style_integrity.clone(),
+        script_integrity: state.assets.script_integrity.clone(),
+        demo: state.settings.demo,
     };
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Latchkey</title><link rel=\"stylesheet\" href=\"/static/latchkey.css\"></head><body><main class=\"card\"><h1>Latchkey</h1><p>A hosted passkey sign-in service. Sites send people here to sign in with a passkey.</p>{demo}<p><a href=\"/.well-known/openid-configuration\">OpenID Connect discovery</a></p></main></body></html>"
-    );
-    crate::web::html(StatusCode::OK).body(body)
+    match page.render() {
+        Ok(body) => crate::web::html(StatusCode::OK).body(body),
+        Err(e) => crate::errors::ApiError::internal(e).into(),
+    }
 }

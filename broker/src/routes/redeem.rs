@@ -26,13 +26,8 @@ pub struct RedeemRequest {
     grant_type: Option<String>,
 }
 
-impl std::fmt::Debug for Redeemed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Redeemed")
-    }
-}
-
 /// A redeemed code: the stored sign-in and the tenant it belongs to.
+#[derive(Debug)]
 pub struct Redeemed {
     tenant: Tenant,
     payload: Value,
