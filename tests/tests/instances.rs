@@ -235,3 +235,30 @@ async fn a_database_outage_answers_503_then_recovers_with_nothing_lost() {
     let (s, _) = redeem(&broker, &json!({"client_id": "multi", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await;
     assert_eq!(s, 400, "still single use after the outage");
 }
+
+#[test]
+fn instances_starting_at_once_on_a_new_postgres_schema_all_come_up() {
+    if std::env::var("LATCHKEY_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: LATCHKEY_SKIP_POSTGRES=1");
+        return;
+    }
+    // One fresh schema, four instances racing to migrate it.
+    let env = latchkey_tests::harness::postgres_env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let brokers: Vec<Broker> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| Broker::start_with(&vars)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for b in &brokers {
+            let r = b.backend().get(b.url("/readyz")).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{} is ready", b.base);
+        }
+    });
+}

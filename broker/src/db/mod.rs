@@ -6,7 +6,13 @@ pub mod entities;
 use std::time::Duration;
 
 use latchkey_migrations::{Migrator, MigratorTrait as _};
-use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbErr,
+    TransactionTrait as _,
+};
+
+/// The PostgreSQL advisory lock key that serialises migrations across instances.
+const MIGRATION_LOCK: i64 = 0x4c61_7463_686b_6579;
 
 use crate::config::Settings;
 
@@ -24,14 +30,19 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     }
     if let Some(schema) = &settings.database_schema {
         // The schema name was validated as [a-z_][a-z0-9_]*, so quoting is enough.
+        // CREATE SCHEMA IF NOT EXISTS is not safe against itself: take the lock first.
         let db = Database::connect(
             ConnectOptions::new(url.clone())
                 .sqlx_logging(false)
                 .to_owned(),
         )
         .await?;
-        db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             .await?;
+        txn.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+        txn.commit().await?;
         db.close().await?;
     }
     let mut opts = ConnectOptions::new(url.clone());
@@ -53,7 +64,17 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         });
     }
     let db = Database::connect(opts).await?;
-    Migrator::up(&db, None).await?;
+    if url.starts_with("postgres") {
+        // Instances starting at once take turns: the first migrates, the others find
+        // nothing left to do. The lock ends with the transaction.
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
+    } else {
+        Migrator::up(&db, None).await?;
+    }
     Ok(db)
 }
 
