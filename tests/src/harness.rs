@@ -559,3 +559,68 @@ fn hex_id() -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+impl Broker {
+    /// The JWKS this instance serves.
+    pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        self.backend()
+            .get(self.url("/oauth/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Validates an id_token as any OpenID Connect library would: ES256 signature with the
+    /// key of its `kid` in this instance's JWKS, `iss`, `aud`, `exp`. Returns the claims
+    /// and the `kid`.
+    pub async fn verify_id_token(&self, token: &str, client_id: &str) -> (Value, String) {
+        use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.alg, Algorithm::ES256);
+        let kid = header.kid.expect("kid in the header");
+        let set = self.jwks().await;
+        let jwk = set
+            .find(&kid)
+            .unwrap_or_else(|| panic!("kid {kid} in the JWKS of {}", self.base));
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[client_id]);
+        let claims = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v)
+            .unwrap()
+            .claims;
+        (claims, kid)
+    }
+}
+
+/// Sends `n` redeems of the same body at once, spread over `instances` in turn, and
+/// returns their statuses.
+pub async fn concurrent_redeems(instances: &[&Broker], body: &Value, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let target = instances[i % instances.len()];
+            let (client, url, body) = (
+                target.backend(),
+                target.url("/api/v1/sign-ins/redeem"),
+                body.clone(),
+            );
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(n);
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses
+}

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use latchkey_tests::authenticator::{SoftAuthenticator, Tamper};
-use latchkey_tests::harness::{Broker, Flow, Pkce, REDIRECT, redeem};
+use latchkey_tests::harness::{Broker, Flow, Pkce, REDIRECT, concurrent_redeems, redeem};
 use serde_json::{Value, json};
 
 async fn broker_with_tenant() -> Broker {
@@ -566,27 +566,7 @@ async fn fifty_concurrent_redeems_of_one_code_yield_exactly_one_success() {
     let (broker, mut auth) = enrolled().await;
     let (flow, code) = fresh_code(&broker, &mut auth).await;
     let body = json!({"client_id": "acme", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
-    let client = broker.backend();
-    let url = broker.url("/api/v1/sign-ins/redeem");
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let (client, url, body) = (client.clone(), url.clone(), body.clone());
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = concurrent_redeems(&[&broker], &body, 50).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

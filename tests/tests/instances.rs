@@ -6,36 +6,14 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use latchkey_tests::authenticator::SoftAuthenticator;
-use latchkey_tests::harness::{Broker, Flow, REDIRECT, redeem};
+use latchkey_tests::harness::{Broker, Flow, REDIRECT, concurrent_redeems, redeem};
 use latchkey_tests::proxy::Proxy;
-use serde_json::{Value, json};
-
-async fn jwks(broker: &Broker) -> JwkSet {
-    broker
-        .backend()
-        .get(broker.url("/oauth/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
+use serde_json::json;
 
 /// Checks an id_token against the JWKS served by `broker`; returns its kid.
 async fn verify_with(broker: &Broker, token: &str, client_id: &str) -> String {
-    let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
-    let set = jwks(broker).await;
-    let jwk = set
-        .find(&kid)
-        .unwrap_or_else(|| panic!("kid {kid} in the JWKS of {}", broker.base));
-    let mut v = Validation::new(Algorithm::ES256);
-    v.set_issuer(&[&broker.issuer]);
-    v.set_audience(&[client_id]);
-    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v).unwrap();
-    kid
+    broker.verify_id_token(token, client_id).await.1
 }
 
 /// A sign-in whose flow is opened on `open`, whose ceremony runs on `ceremony`.
@@ -83,30 +61,7 @@ async fn two_instances_share_flows_codes_and_signing_keys() {
     // 50 concurrent redeems of one code over both instances: exactly one wins.
     let (flow, code) = code_across(&a, &b, &mut auth).await;
     let body = json!({"client_id": "multi", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let target = if i % 2 == 0 { &a } else { &b };
-            let (client, url, body) = (
-                target.backend(),
-                target.url("/api/v1/sign-ins/redeem"),
-                body.clone(),
-            );
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = concurrent_redeems(&[&a, &b], &body, 50).await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -130,7 +85,7 @@ async fn two_instances_share_flows_codes_and_signing_keys() {
     let new_kid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_ne!(new_kid, kid_a);
     for instance in [&a, &b] {
-        let set = jwks(instance).await;
+        let set = instance.jwks().await;
         assert!(
             set.find(&new_kid).is_some(),
             "the new key is served by {}",

@@ -3,40 +3,10 @@
 //! `verify` material re-checked independently of the broker (PROTOCOL §5).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use latchkey_tests::authenticator::SoftAuthenticator;
 use latchkey_tests::harness::{Broker, Flow, REDIRECT};
 use latchkey_tests::verify::{Expected, verify_sign_in};
 use serde_json::{Value, json};
-
-async fn jwks(broker: &Broker) -> JwkSet {
-    broker
-        .backend()
-        .get(broker.url("/oauth/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Validates an id_token as any OpenID Connect library would: signature against the JWKS
-/// by `kid`, `iss`, `aud`, `exp`.
-async fn check_id_token(broker: &Broker, token: &str, client_id: &str) -> Value {
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.alg, Algorithm::ES256);
-    let set = jwks(broker).await;
-    let jwk = set
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid in JWKS");
-    let mut v = Validation::new(Algorithm::ES256);
-    v.set_issuer(&[&broker.issuer]);
-    v.set_audience(&[client_id]);
-    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v)
-        .unwrap()
-        .claims
-}
 
 fn expected<'a>(flow: &'a Flow, broker: &'a Broker, origins: &'a [&'a str]) -> Expected<'a> {
     Expected {
@@ -98,7 +68,7 @@ async fn a_new_passkey_then_a_discoverable_sign_in_give_verified_identities() {
     );
     let origins = [broker.issuer.as_str()];
     verify_sign_in(&redeemed, &expected(&flow, &broker, &origins)).unwrap();
-    let claims = check_id_token(&broker, redeemed["id_token"].as_str().unwrap(), "shop").await;
+    let claims = verify_claims(&broker, redeemed["id_token"].as_str().unwrap(), "shop").await;
     assert_eq!(claims["sub"], sign_in["sub"]);
     assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
     assert_eq!(claims["email"], "ada@example.com");
@@ -129,7 +99,7 @@ async fn a_new_passkey_then_a_discoverable_sign_in_give_verified_identities() {
     let token: Value = res.json().await.unwrap();
     assert_eq!(token["token_type"], "Bearer");
     assert_eq!(token["scope"], "openid");
-    let claims = check_id_token(&broker, token["id_token"].as_str().unwrap(), "shop").await;
+    let claims = verify_claims(&broker, token["id_token"].as_str().unwrap(), "shop").await;
     assert_eq!(claims["sub"], user_id);
     assert!(claims.get("email").is_none(), "email only with scope email");
     let info: Value = broker
@@ -237,4 +207,8 @@ async fn the_logs_of_a_full_run_hold_no_code_verifier_token_or_secret() {
             "the log contains a secret value: {needle}"
         );
     }
+}
+
+async fn verify_claims(broker: &Broker, token: &str, client_id: &str) -> Value {
+    broker.verify_id_token(token, client_id).await.0
 }
