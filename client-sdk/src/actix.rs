@@ -1,0 +1,158 @@
+//! Ready actix-web handlers (feature `actix`): `login` keeps the pending login in an
+//! encrypted, HttpOnly, short-lived cookie and redirects to the broker; `callback` checks
+//! it, finishes the sign-in, and starts a *new* session (a fresh id, the old one
+//! dropped), so no session fixation is possible; `logout` ends the session.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use aes_gcm::aead::{Aead as _, KeyInit as _};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+
+use crate::client::{AuthorizeOptions, Callback, Client, PendingLogin, SignIn};
+use crate::error::Error;
+
+/// Name of the cookie holding the encrypted pending login.
+pub const PENDING_COOKIE: &str = "latchkey_pending";
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "latchkey_session";
+
+/// The site's side of Latchkey in an actix-web app: share one in `web::Data`.
+pub struct Integration {
+    client: Arc<Client>,
+    cipher: Aes256Gcm,
+    secure: bool,
+    sessions: Mutex<HashMap<String, SignIn>>,
+    /// Where to send the browser after sign-in and sign-out.
+    pub home: String,
+}
+
+impl std::fmt::Debug for Integration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Integration")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Integration {
+    /// `cookie_key` encrypts the pending-login cookie (AES-256-GCM); `secure` adds the
+    /// `Secure` attribute (use `true` on HTTPS).
+    pub fn new(client: Arc<Client>, cookie_key: [u8; 32], secure: bool) -> Self {
+        Self {
+            client,
+            cipher: Aes256Gcm::new(&cookie_key.into()),
+            secure,
+            sessions: Mutex::new(HashMap::new()),
+            home: "/".into(),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn cookie<'c>(&self, name: &'c str, value: String, max_age: CookieDuration) -> Cookie<'c> {
+        Cookie::build(name, value)
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(max_age)
+            .finish()
+    }
+
+    fn seal(&self, pending: &PendingLogin) -> Option<String> {
+        let plain = serde_json::to_vec(pending).ok()?;
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), plain.as_slice())
+            .ok()?;
+        Some(URL_SAFE_NO_PAD.encode([nonce.as_slice(), &ct].concat()))
+    }
+
+    fn open(&self, sealed: &str) -> Option<PendingLogin> {
+        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        let (nonce, ct) = (raw.get(..12)?, raw.get(12..)?);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        let plain = self.cipher.decrypt(&Nonce::from(nonce), ct).ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// `GET /login`: redirects to the broker with fresh PKCE, state and nonce.
+    pub fn login(&self, options: &AuthorizeOptions) -> HttpResponse {
+        let Ok((url, pending)) = self.client.authorize(options) else {
+            return HttpResponse::InternalServerError()
+                .body("the broker's authorize endpoint is unusable");
+        };
+        let Some(sealed) = self.seal(&pending) else {
+            return HttpResponse::InternalServerError().finish();
+        };
+        HttpResponse::Found()
+            .insert_header((header::LOCATION, url.to_string()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .cookie(self.cookie(PENDING_COOKIE, sealed, CookieDuration::minutes(10)))
+            .finish()
+    }
+
+    /// `GET /callback`: finishes the sign-in started by [`Integration::login`] in this
+    /// browser, hands it to `on_sign_in`, and starts a new session. A callback without a
+    /// pending login, with another state, or replayed, fails and creates no session.
+    pub async fn callback(
+        &self,
+        req: &HttpRequest,
+        on_sign_in: impl FnOnce(&SignIn),
+    ) -> Result<HttpResponse, Error> {
+        let pending = req
+            .cookie(PENDING_COOKIE)
+            .and_then(|c| self.open(c.value()))
+            .ok_or_else(|| Error::Callback("no login is pending in this browser".into()))?;
+        let callback = Callback::from_query(req.query_string());
+        let sign_in = self.client.finish(&callback, &pending).await?;
+        on_sign_in(&sign_in);
+        let mut id = [0u8; 32];
+        rand::rng().fill_bytes(&mut id);
+        let id = URL_SAFE_NO_PAD.encode(id);
+        if let Ok(mut s) = self.sessions.lock() {
+            if let Some(old) = req.cookie(SESSION_COOKIE) {
+                s.remove(old.value());
+            }
+            s.insert(id.clone(), sign_in);
+        }
+        let mut gone = self.cookie(PENDING_COOKIE, String::new(), CookieDuration::ZERO);
+        gone.make_removal();
+        Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, self.home.clone()))
+            .cookie(gone)
+            .cookie(self.cookie(SESSION_COOKIE, id, CookieDuration::hours(8)))
+            .finish())
+    }
+
+    /// The sign-in of this browser's session, if any.
+    pub fn current(&self, req: &HttpRequest) -> Option<SignIn> {
+        let id = req.cookie(SESSION_COOKIE)?;
+        self.sessions.lock().ok()?.get(id.value()).cloned()
+    }
+
+    /// `POST /logout`: ends the session.
+    pub fn logout(&self, req: &HttpRequest) -> HttpResponse {
+        if let (Some(id), Ok(mut s)) = (req.cookie(SESSION_COOKIE), self.sessions.lock()) {
+            s.remove(id.value());
+        }
+        let mut gone = self.cookie(SESSION_COOKIE, String::new(), CookieDuration::ZERO);
+        gone.make_removal();
+        HttpResponse::Found()
+            .insert_header((header::LOCATION, self.home.clone()))
+            .cookie(gone)
+            .finish()
+    }
+}

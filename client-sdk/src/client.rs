@@ -1,0 +1,506 @@
+//! The client: discovery, PKCE, the authorize URL, the callback, the redeem, id_token
+//! validation and re-verification.
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use url::Url;
+
+use crate::error::Error;
+use crate::verify::{Expected, verify_sign_in};
+
+/// How a site is registered with the broker.
+#[derive(Clone)]
+pub struct Config {
+    /// The broker's issuer, e.g. `https://login.example.com`.
+    pub issuer: String,
+    /// The site's `client_id`.
+    pub client_id: String,
+    /// The registered redirect URI, exactly as registered.
+    pub redirect_uri: String,
+    /// The client secret of a confidential client.
+    pub client_secret: Option<String>,
+    /// Origins besides the issuer allowed in client data (broker-mode related origins).
+    pub related_origins: Vec<String>,
+    /// Whether the UV flag must be set (the tenant's `user_verification: required`).
+    pub user_verification_required: bool,
+    /// How old the signed message may be when re-verified.
+    pub max_age: Duration,
+    /// Re-verify the passkey signature of every sign-in (PROTOCOL §5). On by default.
+    pub reverify: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A public client with re-verification on and UV required.
+    pub fn new(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            issuer: issuer.into().trim_end_matches('/').to_owned(),
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            client_secret: None,
+            related_origins: Vec::new(),
+            user_verification_required: true,
+            max_age: Duration::from_secs(300),
+            reverify: true,
+        }
+    }
+
+    /// Sets the client secret (confidential client).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// Accepts client data from a related origin too (broker mode, embedded ceremonies).
+    pub fn related_origin(mut self, origin: impl Into<String>) -> Self {
+        self.related_origins.push(origin.into());
+        self
+    }
+
+    /// Matches the tenant's `user_verification` policy (`preferred` → `false`).
+    pub fn user_verification_required(mut self, required: bool) -> Self {
+        self.user_verification_required = required;
+        self
+    }
+}
+
+/// The endpoints of `/.well-known/openid-configuration`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Discovery {
+    /// The issuer; must equal the configured one.
+    pub issuer: String,
+    /// `/authorize`.
+    pub authorization_endpoint: String,
+    /// `/oauth/token`.
+    pub token_endpoint: String,
+    /// `/oauth/jwks`.
+    pub jwks_uri: String,
+    /// `POST /api/v1/sign-ins/redeem`.
+    #[serde(default)]
+    pub latchkey_redeem_endpoint: Option<String>,
+}
+
+/// What the broker should open on: sign-in (default) or passkey creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// The sign-in view.
+    Login,
+    /// The "create a passkey" view.
+    Create,
+}
+
+/// Options of one authorization request.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizeOptions {
+    /// The view to open first.
+    pub prompt: Option<Prompt>,
+    /// An email to prefill.
+    pub login_hint: Option<String>,
+    /// Ask for the `email` scope.
+    pub email: bool,
+}
+
+/// What the site keeps between the redirect to the broker and the callback: the PKCE
+/// verifier (RFC 7636), `state` and `nonce`. Keep it server side or in an encrypted
+/// cookie; its `Debug` never prints the verifier.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The `state` sent.
+    pub state: String,
+    /// The `nonce` sent (echoed in the id_token).
+    pub nonce: String,
+    verifier: String,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+impl PendingLogin {
+    /// A fresh login: a 256-bit verifier from the operating system's CSPRNG, state, nonce.
+    pub fn new() -> Self {
+        Self {
+            state: random(16),
+            nonce: random(16),
+            verifier: random(32),
+        }
+    }
+
+    /// BASE64URL(SHA-256(verifier)): the S256 `code_challenge`.
+    pub fn code_challenge(&self) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.verifier.as_bytes()))
+    }
+
+    /// The PKCE verifier, for the redeem.
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+}
+
+impl Default for PendingLogin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The query of the redirect back to the site.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Callback {
+    /// The one-time code.
+    pub code: Option<String>,
+    /// The state, to compare with the pending login's.
+    pub state: Option<String>,
+    /// The issuer (RFC 9207).
+    pub iss: Option<String>,
+    /// An error code instead of a code.
+    pub error: Option<String>,
+    /// Its description.
+    pub error_description: Option<String>,
+}
+
+impl Callback {
+    /// Parses a query string (`code=…&state=…&iss=…`).
+    pub fn from_query(query: &str) -> Self {
+        let mut c = Self::default();
+        for (k, v) in url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+            let slot = match k.as_ref() {
+                "code" => &mut c.code,
+                "state" => &mut c.state,
+                "iss" => &mut c.iss,
+                "error" => &mut c.error,
+                "error_description" => &mut c.error_description,
+                _ => continue,
+            };
+            *slot = Some(v.into_owned());
+        }
+        c
+    }
+}
+
+/// A verified sign-in (PROTOCOL §4 `sign_in`), with the validated id_token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignIn {
+    /// The subject: the account's stable id at this site.
+    pub sub: String,
+    /// The WebAuthn user handle (base64url).
+    pub user_id: String,
+    /// The site's client id.
+    pub client_id: String,
+    /// The RP ID of the passkey.
+    pub rp_id: String,
+    /// The credential id (base64url).
+    pub credential_id: String,
+    /// hex SHA-256 of the COSE public key.
+    pub passkey_id: String,
+    /// The COSE public key (base64url).
+    pub public_key: String,
+    /// The COSE algorithm (-7 for ES256).
+    pub public_key_alg: i64,
+    /// The email given at creation, if any (not verified).
+    pub email: Option<String>,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+    /// The account was created by this sign-in.
+    pub new_user: bool,
+    /// The passkey was created by this sign-in.
+    pub new_credential: bool,
+    /// The authenticator verified the user (PIN, biometrics).
+    pub user_verified: bool,
+    /// The passkey can be synced.
+    pub backup_eligible: bool,
+    /// The passkey is synced.
+    pub backed_up: bool,
+    /// The authenticator model's AAGUID.
+    pub aaguid: String,
+    /// When, RFC 3339.
+    pub authenticated_at: String,
+    /// The broker's flow id.
+    pub flow_id: String,
+    /// The validated id_token's claims.
+    #[serde(default)]
+    pub id_token_claims: Value,
+}
+
+/// A Latchkey client for one site.
+pub struct Client {
+    config: Config,
+    http: reqwest::Client,
+    discovery: Discovery,
+    jwks: RwLock<Option<JwkSet>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn json_or_oauth_error(res: reqwest::Response) -> Result<Value, Error> {
+    let status = res.status().as_u16();
+    let body: Value = res
+        .json()
+        .await
+        .map_err(|e| Error::Transport(format!("answer is not JSON: {e}")))?;
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
+    Err(Error::OAuth {
+        status,
+        error: body["error"].as_str().unwrap_or("unknown_error").to_owned(),
+        description: body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+impl Client {
+    /// Fetches the broker's discovery document and checks its issuer.
+    pub async fn discover(config: Config) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Self::discover_with(config, http).await
+    }
+
+    /// Like [`Client::discover`] with a reqwest client of your own.
+    pub async fn discover_with(config: Config, http: reqwest::Client) -> Result<Self, Error> {
+        let url = format!("{}/.well-known/openid-configuration", config.issuer);
+        let res = http.get(&url).send().await?;
+        if !res.status().is_success() {
+            return Err(Error::Discovery(format!("{url} answered {}", res.status())));
+        }
+        let discovery: Discovery = res
+            .json()
+            .await
+            .map_err(|e| Error::Discovery(e.to_string()))?;
+        if discovery.issuer != config.issuer {
+            return Err(Error::Discovery(format!(
+                "the document's issuer {} is not the configured {}",
+                discovery.issuer, config.issuer
+            )));
+        }
+        Ok(Self {
+            config,
+            http,
+            discovery,
+            jwks: RwLock::new(None),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Starts a login: the URL to send the browser to, and what to keep until the callback.
+    pub fn authorize(&self, options: &AuthorizeOptions) -> Result<(Url, PendingLogin), Error> {
+        let pending = PendingLogin::new();
+        let mut url = Url::parse(&self.discovery.authorization_endpoint)
+            .map_err(|e| Error::Discovery(e.to_string()))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.config.client_id)
+                .append_pair("redirect_uri", &self.config.redirect_uri)
+                .append_pair("code_challenge", &pending.code_challenge())
+                .append_pair("code_challenge_method", "S256")
+                .append_pair("state", &pending.state)
+                .append_pair("nonce", &pending.nonce)
+                .append_pair(
+                    "scope",
+                    if options.email {
+                        "openid email"
+                    } else {
+                        "openid"
+                    },
+                );
+            match options.prompt {
+                Some(Prompt::Create) => {
+                    q.append_pair("prompt", "create");
+                }
+                Some(Prompt::Login) => {
+                    q.append_pair("prompt", "login");
+                }
+                None => {}
+            }
+            if let Some(h) = &options.login_hint {
+                q.append_pair("login_hint", h);
+            }
+        }
+        Ok((url, pending))
+    }
+
+    /// Finishes a login from the callback: checks `state` (constant time) and `iss`
+    /// (RFC 9207), redeems the code with the verifier, validates the id_token, and
+    /// re-verifies the passkey signature over this site's own `code_challenge`.
+    pub async fn finish(
+        &self,
+        callback: &Callback,
+        pending: &PendingLogin,
+    ) -> Result<SignIn, Error> {
+        if let Some(e) = &callback.error {
+            return Err(Error::Callback(format!(
+                "the broker answered {e}: {}",
+                callback.error_description.as_deref().unwrap_or_default()
+            )));
+        }
+        let state = callback.state.as_deref().unwrap_or_default();
+        if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
+            return Err(Error::Callback(
+                "state does not match the pending login".into(),
+            ));
+        }
+        if callback.iss.as_deref() != Some(self.config.issuer.as_str()) {
+            return Err(Error::Callback(
+                "iss is not this broker's issuer (RFC 9207)".into(),
+            ));
+        }
+        let code = callback
+            .code
+            .as_deref()
+            .ok_or_else(|| Error::Callback("no code".into()))?;
+        let answer = self.redeem(code, pending.verifier()).await?;
+        self.check(&answer, pending).await
+    }
+
+    /// Redeems a code at `POST /api/v1/sign-ins/redeem` and returns the raw answer
+    /// (`sign_in`, `id_token`, `verify`). [`Client::finish`] also checks it.
+    pub async fn redeem(&self, code: &str, verifier: &str) -> Result<Value, Error> {
+        let endpoint = self
+            .discovery
+            .latchkey_redeem_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("{}/api/v1/sign-ins/redeem", self.config.issuer));
+        let mut body = json!({
+            "client_id": self.config.client_id,
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": self.config.redirect_uri,
+        });
+        if let Some(s) = &self.config.client_secret {
+            body["client_secret"] = s.clone().into();
+        }
+        let res = self.http.post(endpoint).json(&body).send().await?;
+        json_or_oauth_error(res).await
+    }
+
+    /// Checks a redeem answer: id_token (signature by `kid` against the JWKS, `iss`, `aud`,
+    /// `exp`, `nonce`, `sub`) and, unless turned off, the passkey signature (PROTOCOL §5).
+    pub async fn check(&self, answer: &Value, pending: &PendingLogin) -> Result<SignIn, Error> {
+        let token = answer["id_token"]
+            .as_str()
+            .ok_or_else(|| Error::IdToken("missing".into()))?;
+        let claims = self.validate_id_token(token).await?;
+        if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
+            return Err(Error::IdToken("nonce is not the pending login's".into()));
+        }
+        let mut sign_in: SignIn = serde_json::from_value(answer["sign_in"].clone())
+            .map_err(|e| Error::Transport(format!("sign_in: {e}")))?;
+        if claims["sub"].as_str() != Some(sign_in.sub.as_str()) {
+            return Err(Error::IdToken("sub differs from the sign-in".into()));
+        }
+        if self.config.reverify {
+            let mut origins: Vec<&str> = vec![self.config.issuer.as_str()];
+            origins.extend(self.config.related_origins.iter().map(String::as_str));
+            let challenge = pending.code_challenge();
+            verify_sign_in(
+                answer,
+                &Expected {
+                    code_challenge: &challenge,
+                    client_id: &self.config.client_id,
+                    rp_id: &sign_in.rp_id,
+                    issuer: &self.config.issuer,
+                    origins: &origins,
+                    user_verification_required: self.config.user_verification_required,
+                    max_age_secs: i64::try_from(self.config.max_age.as_secs()).unwrap_or(i64::MAX),
+                },
+            )?;
+        }
+        sign_in.id_token_claims = claims;
+        Ok(sign_in)
+    }
+
+    async fn jwks(&self, refresh: bool) -> Result<JwkSet, Error> {
+        if !refresh && let Some(set) = self.jwks.read().ok().and_then(|g| g.clone()) {
+            return Ok(set);
+        }
+        let set: JwkSet = self
+            .http
+            .get(&self.discovery.jwks_uri)
+            .send()
+            .await?
+            .json()
+            .await
+            .map_err(|e| Error::Transport(format!("JWKS: {e}")))?;
+        if let Ok(mut g) = self.jwks.write() {
+            *g = Some(set.clone());
+        }
+        Ok(set)
+    }
+
+    /// Validates an id_token; an unknown `kid` refetches the JWKS once (key rotation).
+    pub async fn validate_id_token(&self, token: &str) -> Result<Value, Error> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| Error::IdToken(e.to_string()))?;
+        if header.alg != Algorithm::ES256 {
+            return Err(Error::IdToken(format!("alg {:?} is not ES256", header.alg)));
+        }
+        let kid = header.kid.ok_or_else(|| Error::IdToken("no kid".into()))?;
+        let mut set = self.jwks(false).await?;
+        if set.find(&kid).is_none() {
+            set = self.jwks(true).await?;
+        }
+        let jwk = set
+            .find(&kid)
+            .ok_or_else(|| Error::IdToken(format!("kid {kid} is not in the JWKS")))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| Error::IdToken(e.to_string()))?;
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_issuer(&[&self.config.issuer]);
+        v.set_audience(&[&self.config.client_id]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Value>(token, &key, &v)
+            .map(|d| d.claims)
+            .map_err(|e| Error::IdToken(e.to_string()))
+    }
+}
