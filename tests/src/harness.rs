@@ -20,44 +20,64 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 /// never stale).
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| cargo_build(&["-p", "latchkey", "--bin", "latchkey"], "latchkey"))
+        .clone()
+}
+
+/// Path of the SDK's demo site example, built once per test process.
+pub fn demo_site_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> → target/<profile>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target dir")
-            .to_path_buf();
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "latchkey", "--bin", "latchkey"]);
-        // The variables cargo sets for this test process would change the build's
-        // fingerprint and force a rebuild of the broker on every run.
-        for (key, _) in std::env::vars() {
-            let per_crate = [
-                "CARGO_PKG_",
-                "CARGO_MANIFEST_",
-                "CARGO_CRATE_",
-                "CARGO_BIN_",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-            ];
-            if per_crate.iter().any(|p| key.starts_with(p)) {
-                cmd.env_remove(key);
-            }
-        }
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd
-            .status()
-            .expect("run cargo build for the latchkey binary");
-        assert!(status.success(), "building the latchkey binary failed");
-        profile_dir.join("latchkey")
+        cargo_build(
+            &[
+                "-p",
+                "latchkey-client",
+                "--features",
+                "actix",
+                "--example",
+                "demo_site",
+            ],
+            "examples/demo_site",
+        )
     })
     .clone()
+}
+
+/// Runs `cargo build` with `args` in this test's profile; returns `target/<profile>/<artifact>`.
+fn cargo_build(args: &[&str], artifact: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet"]).args(args);
+    // The variables cargo sets for this test process would change the build's
+    // fingerprint and force a rebuild on every run.
+    for (key, _) in std::env::vars() {
+        let per_crate = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+        ];
+        if per_crate.iter().any(|p| key.starts_with(p)) {
+            cmd.env_remove(key);
+        }
+    }
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {args:?} failed");
+    profile_dir.join(artifact)
 }
 
 /// A fresh temporary directory under the system temp dir.

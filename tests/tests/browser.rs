@@ -438,3 +438,91 @@ async fn the_page_explains_itself_without_javascript_and_works_by_keyboard_and_l
         .screenshot(&out.join("authorize-no-javascript.png"), 1280, 800, false)
         .await;
 }
+
+#[tokio::test]
+async fn the_sdk_demo_site_signs_in_through_the_broker_in_chromium() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let broker = Broker::start();
+    // The demo site of the quickstart, built with the client SDK, on a port of its own.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://localhost:{port}");
+    broker
+        .create_tenant(json!({"client_id": "sdk-demo", "name": "Demo site", "redirect_uris": [format!("{base}/callback")], "rp_mode": "broker"}))
+        .await;
+    let _site = KillOnDrop(
+        std::process::Command::new(latchkey_tests::harness::demo_site_binary())
+            .env("DEMO_ISSUER", &broker.issuer)
+            .env("DEMO_BIND", format!("127.0.0.1:{port}"))
+            .env("DEMO_BASE", &base)
+            .env("DEMO_CLIENT_ID", "sdk-demo")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < WAIT, "the demo site did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    page.goto(&format!("{base}/")).await;
+    page.click("create").await;
+    page.wait_for("location.pathname === '/authorize'", WAIT)
+        .await;
+    create_passkey(&page, "ada@example.com").await;
+    page.wait_for(
+        &format!(
+            "location.href === {} && document.getElementById('identity')",
+            json!(format!("{base}/"))
+        ),
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('new-user').innerText")
+            .await,
+        "true"
+    );
+    let sub = page.eval("document.getElementById('sub').innerText").await;
+
+    page.click("sign-out").await;
+    page.wait_for("document.getElementById('sign-in')", WAIT)
+        .await;
+    page.click("sign-in").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    page.click("signin-button").await;
+    page.wait_for("document.getElementById('identity')", WAIT)
+        .await;
+    assert_eq!(
+        page.eval("document.getElementById('new-user').innerText")
+            .await,
+        "false"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('sub').innerText").await,
+        sub
+    );
+}
+
+/// A child process killed when the test ends, passing or failing.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
