@@ -346,3 +346,55 @@ async fn the_actix_integration_logs_in_renews_the_session_and_refuses_bad_callba
     assert_eq!(res.status().as_u16(), 400);
     assert!(res.response().cookies().all(|c| c.name() != SESSION_COOKIE));
 }
+
+#[tokio::test]
+async fn after_a_key_rotation_the_sdk_refetches_the_jwks_for_the_unknown_kid() {
+    let broker = Broker::start_with(&[("LATCHKEY_KEY_REFRESH", "1")]);
+    broker.simple_tenant("sdk").await;
+    let client = Client::discover(Config::new(&broker.issuer, "sdk", REDIRECT))
+        .await
+        .unwrap();
+    let mut auth = SoftAuthenticator::new();
+    let (url, pending) = client.authorize(&AuthorizeOptions::default()).unwrap();
+    let cb = browser_round_trip(&broker, url.as_str(), &mut auth).await;
+    client
+        .finish(&Callback::from_query(&cb), &pending)
+        .await
+        .unwrap();
+    let keys = broker.jwks().await.keys;
+    assert_eq!(keys.len(), 1);
+    let old_kid = keys[0].common.key_id.clone();
+
+    // The JWKS is now cached in the client; rotate the key on the broker.
+    let out = std::process::Command::new(latchkey_tests::harness::binary())
+        .args(["keys", "rotate"])
+        .envs(broker.env().iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("LATCHKEY_DATA_DIR", &broker.dir)
+        .env("LATCHKEY_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let (url, pending) = client.authorize(&AuthorizeOptions::default()).unwrap();
+    let cb = browser_round_trip(&broker, url.as_str(), &mut auth).await;
+    let answer = client
+        .redeem(
+            Callback::from_query(&cb).code.as_deref().unwrap(),
+            pending.verifier(),
+        )
+        .await
+        .unwrap();
+    let new_kid = jsonwebtoken::decode_header(answer["id_token"].as_str().unwrap())
+        .unwrap()
+        .kid;
+    assert_ne!(new_kid, old_kid, "the broker signs with the rotated key");
+    client
+        .check(&answer, &pending)
+        .await
+        .expect("the SDK fetched the new key");
+}
