@@ -5,15 +5,17 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use aes_gcm::aead::{Aead as _, KeyInit as _};
+use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
 
 use crate::client::{AuthorizeOptions, Callback, Client, PendingLogin, SignIn};
 use crate::error::Error;
@@ -22,13 +24,31 @@ use crate::error::Error;
 pub const PENDING_COOKIE: &str = "latchkey_pending";
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "latchkey_session";
+/// How long a login may stay pending (the broker's flow lifetime).
+pub const PENDING_LIFETIME: Duration = Duration::from_secs(600);
+/// How long a session lasts.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+
+/// The sealed content of the pending-login cookie.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    pending: PendingLogin,
+    /// Unix seconds after which the cookie is refused, whatever the browser kept.
+    expires: u64,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// The site's side of Latchkey in an actix-web app: share one in `web::Data`.
 pub struct Integration {
     client: Arc<Client>,
     cipher: Aes256Gcm,
     secure: bool,
-    sessions: Mutex<HashMap<String, SignIn>>,
+    sessions: Mutex<HashMap<String, (Instant, SignIn)>>,
     /// Where to send the browser after sign-in and sign-out.
     pub home: String,
 }
@@ -42,8 +62,9 @@ impl std::fmt::Debug for Integration {
 }
 
 impl Integration {
-    /// `cookie_key` encrypts the pending-login cookie (AES-256-GCM); `secure` adds the
-    /// `Secure` attribute (use `true` on HTTPS).
+    /// `cookie_key` encrypts the pending-login cookie (AES-256-GCM; keep it secret, and
+    /// the same across the site's instances); `secure` adds the `Secure` attribute (use
+    /// `true` on HTTPS). Sessions are kept in this process's memory.
     pub fn new(client: Arc<Client>, cookie_key: [u8; 32], secure: bool) -> Self {
         Self {
             client,
@@ -70,13 +91,18 @@ impl Integration {
     }
 
     fn seal(&self, pending: &PendingLogin) -> Option<String> {
-        let plain = serde_json::to_vec(pending).ok()?;
+        let plain = serde_json::to_vec(&Sealed {
+            pending: pending.clone(),
+            expires: unix_now() + PENDING_LIFETIME.as_secs(),
+        })
+        .ok()?;
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
-        let ct = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), plain.as_slice())
-            .ok()?;
+        let payload = Payload {
+            msg: &plain,
+            aad: PENDING_COOKIE.as_bytes(),
+        };
+        let ct = self.cipher.encrypt(&Nonce::from(nonce), payload).ok()?;
         Some(URL_SAFE_NO_PAD.encode([nonce.as_slice(), &ct].concat()))
     }
 
@@ -84,8 +110,13 @@ impl Integration {
         let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
         let (nonce, ct) = (raw.get(..12)?, raw.get(12..)?);
         let nonce: [u8; 12] = nonce.try_into().ok()?;
-        let plain = self.cipher.decrypt(&Nonce::from(nonce), ct).ok()?;
-        serde_json::from_slice(&plain).ok()
+        let payload = Payload {
+            msg: ct,
+            aad: PENDING_COOKIE.as_bytes(),
+        };
+        let plain = self.cipher.decrypt(&Nonce::from(nonce), payload).ok()?;
+        let sealed: Sealed = serde_json::from_slice(&plain).ok()?;
+        (unix_now() <= sealed.expires).then_some(sealed.pending)
     }
 
     /// `GET /login`: redirects to the broker with fresh PKCE, state and nonce.
@@ -100,13 +131,21 @@ impl Integration {
         HttpResponse::Found()
             .insert_header((header::LOCATION, url.to_string()))
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .cookie(self.cookie(PENDING_COOKIE, sealed, CookieDuration::minutes(10)))
+            .cookie(self.cookie(
+                PENDING_COOKIE,
+                sealed,
+                CookieDuration::seconds(PENDING_LIFETIME.as_secs().try_into().unwrap_or(600)),
+            ))
             .finish()
     }
 
     /// `GET /callback`: finishes the sign-in started by [`Integration::login`] in this
-    /// browser, hands it to `on_sign_in`, and starts a new session. A callback without a
-    /// pending login, with another state, or replayed, fails and creates no session.
+    /// browser (state compared in constant time, `iss`, redeem, id_token,
+    /// re-verification), hands it to `on_sign_in`, and starts a session under a new
+    /// random id, dropping any session id the browser brought (no session fixation). A
+    /// callback without a pending login, with another state, or replayed, fails and
+    /// creates no session. The error renders as a plain `400`/`502` page through
+    /// [`actix_web::ResponseError`], so a handler may just use `?`.
     pub async fn callback(
         &self,
         req: &HttpRequest,
@@ -122,25 +161,36 @@ impl Integration {
         let mut id = [0u8; 32];
         rand::rng().fill_bytes(&mut id);
         let id = URL_SAFE_NO_PAD.encode(id);
-        if let Ok(mut s) = self.sessions.lock() {
-            if let Some(old) = req.cookie(SESSION_COOKIE) {
-                s.remove(old.value());
-            }
-            s.insert(id.clone(), sign_in);
+        let mut sessions = self
+            .sessions
+            .lock()
+            .map_err(|_| Error::Transport("the session store is poisoned".into()))?;
+        if let Some(old) = req.cookie(SESSION_COOKIE) {
+            sessions.remove(old.value());
         }
+        let now = Instant::now();
+        sessions.retain(|_, (started, _)| now.duration_since(*started) < SESSION_LIFETIME);
+        sessions.insert(id.clone(), (now, sign_in));
+        drop(sessions);
         let mut gone = self.cookie(PENDING_COOKIE, String::new(), CookieDuration::ZERO);
         gone.make_removal();
         Ok(HttpResponse::Found()
             .insert_header((header::LOCATION, self.home.clone()))
             .cookie(gone)
-            .cookie(self.cookie(SESSION_COOKIE, id, CookieDuration::hours(8)))
+            .cookie(self.cookie(
+                SESSION_COOKIE,
+                id,
+                CookieDuration::seconds(SESSION_LIFETIME.as_secs().try_into().unwrap_or(0)),
+            ))
             .finish())
     }
 
     /// The sign-in of this browser's session, if any.
     pub fn current(&self, req: &HttpRequest) -> Option<SignIn> {
         let id = req.cookie(SESSION_COOKIE)?;
-        self.sessions.lock().ok()?.get(id.value()).cloned()
+        let sessions = self.sessions.lock().ok()?;
+        let (started, sign_in) = sessions.get(id.value())?;
+        (started.elapsed() < SESSION_LIFETIME).then(|| sign_in.clone())
     }
 
     /// `POST /logout`: ends the session.
@@ -154,5 +204,24 @@ impl Integration {
             .insert_header((header::LOCATION, self.home.clone()))
             .cookie(gone)
             .finish()
+    }
+}
+
+/// Renders an SDK error as a response that tells the person nothing the site's logs
+/// should not: `400` for a refused or unverifiable sign-in, `502` when the broker cannot
+/// be reached.
+impl actix_web::ResponseError for Error {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        match self {
+            Error::Transport(_) | Error::Discovery(_) => actix_web::http::StatusCode::BAD_GATEWAY,
+            _ => actix_web::http::StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("The sign-in failed: {self}"))
     }
 }

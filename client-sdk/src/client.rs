@@ -16,10 +16,12 @@ use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use crate::error::Error;
-use crate::verify::{Expected, verify_sign_in};
+use crate::verify::{Expected, Material, verify_sign_in};
 
-/// How a site is registered with the broker.
+/// How a site is registered with the broker. Build it with [`Config::new`] and the
+/// setters below.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The broker's issuer, e.g. `https://login.example.com`.
     pub issuer: String,
@@ -29,7 +31,12 @@ pub struct Config {
     pub redirect_uri: String,
     /// The client secret of a confidential client.
     pub client_secret: Option<String>,
-    /// Origins besides the issuer allowed in client data (broker-mode related origins).
+    /// The RP ID the site's passkeys are scoped to: the site's registrable domain in
+    /// `site` mode, the broker's RP ID in `broker` mode. `None` means the issuer's host
+    /// (the broker's default RP ID). Re-verification requires exactly this RP ID, never
+    /// the one the broker's answer names.
+    pub rp_id: Option<String>,
+    /// Origins besides the issuer's allowed in client data (broker-mode related origins).
     pub related_origins: Vec<String>,
     /// Whether the UV flag must be set (the tenant's `user_verification: required`).
     pub user_verification_required: bool,
@@ -45,6 +52,9 @@ impl std::fmt::Debug for Config {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("redirect_uri", &self.redirect_uri)
+            .field("rp_id", &self.rp_id)
+            .field("related_origins", &self.related_origins)
+            .field("reverify", &self.reverify)
             .field(
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
@@ -65,6 +75,7 @@ impl Config {
             client_id: client_id.into(),
             redirect_uri: redirect_uri.into(),
             client_secret: None,
+            rp_id: None,
             related_origins: Vec::new(),
             user_verification_required: true,
             max_age: Duration::from_secs(300),
@@ -76,6 +87,48 @@ impl Config {
     pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
         self.client_secret = Some(secret.into());
         self
+    }
+
+    /// Sets the RP ID the site's passkeys must be scoped to (`site` mode: the site's
+    /// registrable domain, e.g. `shop.example`; `broker` mode: the broker's RP ID when it
+    /// is not the issuer's host).
+    pub fn rp_id(mut self, rp_id: impl Into<String>) -> Self {
+        self.rp_id = Some(rp_id.into());
+        self
+    }
+
+    /// How old (at most) the signed message of a sign-in may be; 5 minutes by default.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Turns the re-verification of the passkey signature (PROTOCOL §5) on or off. It
+    /// is on by default; turning it off means trusting the broker's word.
+    pub fn reverify(mut self, on: bool) -> Self {
+        self.reverify = on;
+        self
+    }
+
+    /// The RP ID re-verification expects: [`Config::rp_id`], or the issuer's host.
+    pub fn expected_rp_id(&self) -> Result<String, Error> {
+        if let Some(rp_id) = &self.rp_id {
+            return Ok(rp_id.clone());
+        }
+        Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .ok_or_else(|| Error::Discovery(format!("issuer {} has no host", self.issuer)))
+    }
+
+    /// The origins re-verification accepts in client data: the issuer's origin and the
+    /// related origins.
+    pub fn expected_origins(&self) -> Result<Vec<String>, Error> {
+        let issuer = Url::parse(&self.issuer)
+            .map_err(|e| Error::Discovery(format!("issuer {}: {e}", self.issuer)))?;
+        let mut origins = vec![issuer.origin().ascii_serialization()];
+        origins.extend(self.related_origins.iter().cloned());
+        Ok(origins)
     }
 
     /// Accepts client data from a related origin too (broker mode, embedded ceremonies).
@@ -125,6 +178,8 @@ pub struct AuthorizeOptions {
     pub login_hint: Option<String>,
     /// Ask for the `email` scope.
     pub email: bool,
+    /// Further scopes to ask for, after `openid` (and `email`).
+    pub scopes: Vec<String>,
 }
 
 /// What the site keeps between the redirect to the broker and the callback: the PKCE
@@ -258,6 +313,27 @@ pub struct SignIn {
     pub id_token_claims: Value,
 }
 
+/// The answer of `POST /api/v1/sign-ins/redeem`, typed but not yet checked: pass it to
+/// [`Client::check`] (which [`Client::finish`] does for you).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Redemption {
+    /// The sign-in as the broker states it.
+    pub sign_in: SignIn,
+    /// The ES256 id_token (a JWT).
+    pub id_token: String,
+    /// The signed WebAuthn material for re-verification (PROTOCOL §5).
+    pub verify: Material,
+}
+
+impl std::fmt::Debug for Redemption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redemption")
+            .field("sign_in", &self.sign_in)
+            .field("verify", &self.verify)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A Latchkey client for one site.
 pub struct Client {
     config: Config,
@@ -333,9 +409,24 @@ impl Client {
         &self.config
     }
 
+    /// The broker's discovery document, fetched once by [`Client::discover`].
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
     /// Starts a login: the URL to send the browser to, and what to keep until the callback.
     pub fn authorize(&self, options: &AuthorizeOptions) -> Result<(Url, PendingLogin), Error> {
         let pending = PendingLogin::new();
+        let mut scopes = vec!["openid"];
+        if options.email {
+            scopes.push("email");
+        }
+        for extra in &options.scopes {
+            if !scopes.contains(&extra.as_str()) {
+                scopes.push(extra);
+            }
+        }
+        let scope = scopes.join(" ");
         let mut url = Url::parse(&self.discovery.authorization_endpoint)
             .map_err(|e| Error::Discovery(e.to_string()))?;
         {
@@ -347,14 +438,7 @@ impl Client {
                 .append_pair("code_challenge_method", "S256")
                 .append_pair("state", &pending.state)
                 .append_pair("nonce", &pending.nonce)
-                .append_pair(
-                    "scope",
-                    if options.email {
-                        "openid email"
-                    } else {
-                        "openid"
-                    },
-                );
+                .append_pair("scope", &scope);
             match options.prompt {
                 Some(Prompt::Create) => {
                     q.append_pair("prompt", "create");
@@ -404,9 +488,10 @@ impl Client {
         self.check(&answer, pending).await
     }
 
-    /// Redeems a code at `POST /api/v1/sign-ins/redeem` and returns the raw answer
-    /// (`sign_in`, `id_token`, `verify`). [`Client::finish`] also checks it.
-    pub async fn redeem(&self, code: &str, verifier: &str) -> Result<Value, Error> {
+    /// Redeems a code with its PKCE verifier at `POST /api/v1/sign-ins/redeem`. The
+    /// answer is typed but unchecked: [`Client::check`] validates it ([`Client::finish`]
+    /// does both). A code without its verifier is refused (`Error::OAuth`, `invalid_grant`).
+    pub async fn redeem(&self, code: &str, verifier: &str) -> Result<Redemption, Error> {
         let endpoint = self
             .discovery
             .latchkey_redeem_endpoint
@@ -422,43 +507,63 @@ impl Client {
             body["client_secret"] = s.clone().into();
         }
         let res = self.http.post(endpoint).json(&body).send().await?;
-        json_or_oauth_error(res).await
+        let answer = json_or_oauth_error(res).await?;
+        serde_json::from_value(answer)
+            .map_err(|e| Error::Transport(format!("the redeem answer is not the contract: {e}")))
     }
 
-    /// Checks a redeem answer: id_token (signature by `kid` against the JWKS, `iss`, `aud`,
-    /// `exp`, `nonce`, `sub`) and, unless turned off, the passkey signature (PROTOCOL §5).
-    pub async fn check(&self, answer: &Value, pending: &PendingLogin) -> Result<SignIn, Error> {
-        let token = answer["id_token"]
-            .as_str()
-            .ok_or_else(|| Error::IdToken("missing".into()))?;
-        let claims = self.validate_id_token(token).await?;
+    /// Checks a redeem answer: the id_token (signature by `kid` against the JWKS, `iss`,
+    /// `aud`, `exp`, `nonce`, `sub`) and, unless turned off, the passkey signature over
+    /// this site's own `code_challenge` (PROTOCOL §5, see [`Client::reverify`]).
+    pub async fn check(
+        &self,
+        redemption: &Redemption,
+        pending: &PendingLogin,
+    ) -> Result<SignIn, Error> {
+        let claims = self.validate_id_token(&redemption.id_token).await?;
         if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
             return Err(Error::IdToken("nonce is not the pending login's".into()));
         }
-        let mut sign_in: SignIn = serde_json::from_value(answer["sign_in"].clone())
-            .map_err(|e| Error::Transport(format!("sign_in: {e}")))?;
-        if claims["sub"].as_str() != Some(sign_in.sub.as_str()) {
+        if claims["sub"].as_str() != Some(redemption.sign_in.sub.as_str()) {
             return Err(Error::IdToken("sub differs from the sign-in".into()));
         }
         if self.config.reverify {
-            let mut origins: Vec<&str> = vec![self.config.issuer.as_str()];
-            origins.extend(self.config.related_origins.iter().map(String::as_str));
-            let challenge = pending.code_challenge();
-            verify_sign_in(
-                answer,
-                &Expected {
-                    code_challenge: &challenge,
-                    client_id: &self.config.client_id,
-                    rp_id: &sign_in.rp_id,
-                    issuer: &self.config.issuer,
-                    origins: &origins,
-                    user_verification_required: self.config.user_verification_required,
-                    max_age_secs: i64::try_from(self.config.max_age.as_secs()).unwrap_or(i64::MAX),
-                },
-            )?;
+            self.reverify(redemption, pending)?;
         }
+        let mut sign_in = redemption.sign_in.clone();
         sign_in.id_token_claims = claims;
         Ok(sign_in)
+    }
+
+    /// Re-verifies a redeem answer (PROTOCOL §5): the signed message names this site's
+    /// `client_id`, issuer, RP ID and the `code_challenge` of `pending`, and is recent;
+    /// the client data commits to it from an expected origin; the authenticator data is
+    /// for the RP ID with UP (and UV when required); the signature verifies with the
+    /// returned public key (or, for a creation, that key is the attested one).
+    pub fn reverify(&self, redemption: &Redemption, pending: &PendingLogin) -> Result<(), Error> {
+        let answer = json!({
+            "sign_in": serde_json::to_value(&redemption.sign_in)
+                .map_err(|e| Error::Transport(e.to_string()))?,
+            "verify": serde_json::to_value(&redemption.verify)
+                .map_err(|e| Error::Transport(e.to_string()))?,
+        });
+        let rp_id = self.config.expected_rp_id()?;
+        let origins = self.config.expected_origins()?;
+        let origins: Vec<&str> = origins.iter().map(String::as_str).collect();
+        let challenge = pending.code_challenge();
+        verify_sign_in(
+            &answer,
+            &Expected {
+                code_challenge: &challenge,
+                client_id: &self.config.client_id,
+                rp_id: &rp_id,
+                issuer: &self.config.issuer,
+                origins: &origins,
+                user_verification_required: self.config.user_verification_required,
+                max_age_secs: i64::try_from(self.config.max_age.as_secs()).unwrap_or(i64::MAX),
+            },
+        )?;
+        Ok(())
     }
 
     async fn jwks(&self, refresh: bool) -> Result<JwkSet, Error> {

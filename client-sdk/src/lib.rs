@@ -33,7 +33,7 @@ pub mod verify;
 pub mod actix;
 
 pub use client::{
-    AuthorizeOptions, Callback, Client, Config, Discovery, PendingLogin, Prompt, SignIn,
+    AuthorizeOptions, Callback, Client, Config, Discovery, PendingLogin, Prompt, Redemption, SignIn,
 };
 pub use error::Error;
-pub use verify::VerifyError;
+pub use verify::{Ceremony, Material, VerifyError};

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use actix_web::{App, HttpRequest, HttpResponse, test, web};
 use latchkey_client::actix::{Integration, PENDING_COOKIE, SESSION_COOKIE};
 use latchkey_client::{
-    AuthorizeOptions, Callback, Client, Config, Error, PendingLogin, Prompt, VerifyError,
+    AuthorizeOptions, Callback, Client, Config, Error, PendingLogin, Prompt, Redemption,
+    VerifyError,
 };
 use latchkey_tests::authenticator::{SoftAuthenticator, b64, unb64};
 use latchkey_tests::harness::{Broker, REDIRECT, flow_id_from_html};
@@ -141,24 +142,47 @@ async fn a_site_signs_in_with_the_sdk_and_every_check_passes() {
 }
 
 /// Re-encodes a base64url JSON member after `edit`.
-fn edit_json_b64(v: &mut Value, edit: impl FnOnce(&mut Value)) {
-    let mut inner: Value = serde_json::from_slice(&unb64(v.as_str().unwrap()).unwrap()).unwrap();
+fn edit_json_b64(v: &mut String, edit: impl FnOnce(&mut Value)) {
+    let mut inner: Value = serde_json::from_slice(&unb64(v).unwrap()).unwrap();
     edit(&mut inner);
-    *v = b64(inner.to_string().as_bytes()).into();
+    *v = b64(inner.to_string().as_bytes());
 }
 
-#[tokio::test]
-async fn each_tampering_of_the_verify_material_is_named() {
-    let (broker, client) = setup().await;
+/// Re-encodes a base64url member after `edit` of its bytes.
+fn edit_b64(v: &mut Option<String>, edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = unb64(v.as_deref().unwrap()).unwrap();
+    edit(&mut bytes);
+    *v = Some(b64(&bytes));
+}
+
+/// Rewrites the signed message (kept canonical) after `edit`.
+fn edit_message(r: &mut Redemption, edit: impl FnOnce(&mut Value)) {
+    let mut msg: Value = serde_json::from_str(&r.verify.signed_message).unwrap();
+    edit(&mut msg);
+    r.verify.signed_message = latchkey_client::verify::canonical(&msg);
+}
+
+/// Enrols a passkey through `client`, then returns `n` redeemed, unchecked sign-ins.
+async fn redeemed_sign_ins(
+    broker: &Broker,
+    client: &Client,
+    n: usize,
+) -> Vec<(Redemption, PendingLogin)> {
     let mut auth = SoftAuthenticator::new();
-    // Enrol, then take two sign-ins' raw answers.
     let (url, pending) = client.authorize(&AuthorizeOptions::default()).unwrap();
-    let cb = Callback::from_query(&browser_round_trip(&broker, url.as_str(), &mut auth).await);
-    client.finish(&cb, &pending).await.unwrap();
-    let mut answers = Vec::new();
-    for _ in 0..2 {
+    let cb = Callback::from_query(&browser_round_trip(broker, url.as_str(), &mut auth).await);
+    let created = client
+        .redeem(cb.code.as_deref().unwrap(), pending.verifier())
+        .await
+        .unwrap();
+    client
+        .check(&created, &pending)
+        .await
+        .expect("the creation passes");
+    let mut answers = vec![(created, pending)];
+    for _ in 0..n {
         let (url, pending) = client.authorize(&AuthorizeOptions::default()).unwrap();
-        let cb = Callback::from_query(&browser_round_trip(&broker, url.as_str(), &mut auth).await);
+        let cb = Callback::from_query(&browser_round_trip(broker, url.as_str(), &mut auth).await);
         let answer = client
             .redeem(cb.code.as_deref().unwrap(), pending.verifier())
             .await
@@ -169,48 +193,226 @@ async fn each_tampering_of_the_verify_material_is_named() {
             .expect("the untouched answer passes");
         answers.push((answer, pending));
     }
-    let (answer, pending) = &answers[0];
+    answers
+}
+
+#[tokio::test]
+async fn each_tampering_of_the_verify_material_is_named() {
+    let (broker, client) = setup().await;
+    let answers = redeemed_sign_ins(&broker, &client, 2).await;
+    let (answer, pending) = &answers[1];
+    assert_eq!(answer.verify.ceremony, latchkey_client::Ceremony::Get);
 
     let client = &client;
-    let check = |tampered: Value| async move { client.check(&tampered, pending).await };
-    let mut t = answer.clone();
-    let mut msg: Value =
-        serde_json::from_str(t["verify"]["signed_message"].as_str().unwrap()).unwrap();
-    msg["code_challenge"] = PendingLogin::new().code_challenge().into();
-    t["verify"]["signed_message"] = latchkey_client::verify::canonical(&msg).into();
-    assert!(
-        matches!(check(t).await, Err(Error::Verification(VerifyError::SignedMessage(m))) if m.contains("code_challenge"))
-    );
+    let check = |tampered: Redemption| async move {
+        match client.check(&tampered, pending).await {
+            Err(Error::Verification(e)) => e,
+            other => panic!("expected a verification failure, got {other:?}"),
+        }
+    };
 
+    // Another code_challenge in the signed message (another site's, or another login's).
     let mut t = answer.clone();
-    t["sign_in"]["rp_id"] = "evil.example".into();
-    assert!(
-        matches!(check(t).await, Err(Error::Verification(VerifyError::SignedMessage(m))) if m.contains("rp_id"))
-    );
-
-    let mut t = answer.clone();
-    let mut ad = unb64(t["verify"]["authenticator_data"].as_str().unwrap()).unwrap();
-    *ad.last_mut().unwrap() ^= 1;
-    t["verify"]["authenticator_data"] = b64(&ad).into();
-    assert!(matches!(
-        check(t).await,
-        Err(Error::Verification(VerifyError::Signature))
-    ));
-
-    let mut t = answer.clone();
-    edit_json_b64(&mut t["verify"]["client_data_json"], |cd| {
-        cd["origin"] = "https://evil.example".into()
+    edit_message(&mut t, |m| {
+        m["code_challenge"] = PendingLogin::new().code_challenge().into()
     });
     assert!(
-        matches!(check(t).await, Err(Error::Verification(VerifyError::Origin(o))) if o == "https://evil.example")
+        matches!(check(t).await, VerifyError::SignedMessage(m) if m.contains("code_challenge"))
     );
 
+    // Another audience, another issuer.
     let mut t = answer.clone();
-    t["verify"]["signature"] = answers[1].0["verify"]["signature"].clone();
-    assert!(matches!(
+    edit_message(&mut t, |m| m["aud"] = "other-site".into());
+    assert!(matches!(check(t).await, VerifyError::SignedMessage(m) if m.contains("aud")));
+    let mut t = answer.clone();
+    edit_message(&mut t, |m| m["iss"] = "https://evil.example".into());
+    assert!(matches!(check(t).await, VerifyError::SignedMessage(m) if m.contains("iss")));
+
+    // Another RP ID, in the signed message and in the sign-in alike: the SDK expects its
+    // own configured RP ID, never the one the answer names.
+    let mut t = answer.clone();
+    edit_message(&mut t, |m| m["rp_id"] = "evil.example".into());
+    t.sign_in.rp_id = "evil.example".into();
+    assert!(matches!(check(t).await, VerifyError::SignedMessage(m) if m.contains("rp_id")));
+    let mut t = answer.clone();
+    t.sign_in.rp_id = "evil.example".into();
+    assert!(matches!(check(t).await, VerifyError::SignIn(m) if m.contains("rp_id")));
+
+    // A stale signed message.
+    let mut t = answer.clone();
+    edit_message(&mut t, |m| {
+        m["iat"] = (m["iat"].as_i64().unwrap() - 3600).into()
+    });
+    assert!(matches!(check(t).await, VerifyError::SignedMessage(m) if m.contains("iat")));
+
+    // A signed message that is not canonical.
+    let mut t = answer.clone();
+    let msg: Value = serde_json::from_str(&t.verify.signed_message).unwrap();
+    t.verify.signed_message = serde_json::to_string_pretty(&msg).unwrap();
+    assert!(matches!(check(t).await, VerifyError::SignedMessage(_)));
+
+    // Another nonce in the message: the client data no longer commits to it.
+    let mut t = answer.clone();
+    edit_message(&mut t, |m| m["nonce"] = b64(&[1; 16]).into());
+    assert_eq!(check(t).await, VerifyError::Challenge);
+
+    // Client data: a wrong origin, a wrong type.
+    let mut t = answer.clone();
+    edit_json_b64(&mut t.verify.client_data_json, |cd| {
+        cd["origin"] = "https://evil.example".into()
+    });
+    assert_eq!(
         check(t).await,
-        Err(Error::Verification(VerifyError::Signature))
+        VerifyError::Origin("https://evil.example".into())
+    );
+    let mut t = answer.clone();
+    edit_json_b64(&mut t.verify.client_data_json, |cd| {
+        cd["type"] = "webauthn.create".into()
+    });
+    assert_eq!(check(t).await, VerifyError::ClientDataType);
+
+    // Authenticator data: another RP ID hash, flags cleared, any other byte altered.
+    let mut t = answer.clone();
+    edit_b64(&mut t.verify.authenticator_data, |ad| ad[0] ^= 1);
+    assert_eq!(check(t).await, VerifyError::RpIdHash);
+    let mut t = answer.clone();
+    edit_b64(&mut t.verify.authenticator_data, |ad| ad[32] &= !0x04);
+    assert_eq!(check(t).await, VerifyError::UserVerification);
+    let mut t = answer.clone();
+    edit_b64(&mut t.verify.authenticator_data, |ad| ad[32] &= !0x01);
+    assert_eq!(check(t).await, VerifyError::UserPresence);
+    let mut t = answer.clone();
+    edit_b64(&mut t.verify.authenticator_data, |ad| {
+        *ad.last_mut().unwrap() ^= 1
+    });
+    assert_eq!(check(t).await, VerifyError::Signature);
+
+    // A swapped signature (from another sign-in with the same passkey).
+    let mut t = answer.clone();
+    t.verify.signature = answers[2].0.verify.signature.clone();
+    assert_eq!(check(t).await, VerifyError::Signature);
+
+    // Another public key: its passkey_id no longer matches, or, with it, the signature.
+    let other = SoftAuthenticator::new();
+    let mut other_auth = other;
+    other_auth
+        .register(
+            &json!({"rp": {"id": "localhost"}, "user": {"id": b64(b"u")}, "challenge": "YQ"}),
+            &broker.issuer,
+        )
+        .unwrap();
+    let other_key = other_auth.credentials()[0].cose_public_key();
+    let mut t = answer.clone();
+    t.sign_in.public_key = b64(&other_key);
+    assert_eq!(check(t.clone()).await, VerifyError::PasskeyId);
+    t.sign_in.passkey_id =
+        latchkey_client::verify::hex(&<sha2::Sha256 as sha2::Digest>::digest(&other_key));
+    assert_eq!(check(t).await, VerifyError::Signature);
+
+    // A creation whose attested key is not the returned public key.
+    let (created, created_pending) = &answers[0];
+    assert_eq!(created.verify.ceremony, latchkey_client::Ceremony::Create);
+    let mut t = created.clone();
+    t.sign_in.public_key = b64(&other_key);
+    t.sign_in.passkey_id =
+        latchkey_client::verify::hex(&<sha2::Sha256 as sha2::Digest>::digest(&other_key));
+    assert!(matches!(
+        client.check(&t, created_pending).await,
+        Err(Error::Verification(VerifyError::PublicKey))
     ));
+
+    // The errors name what failed.
+    assert_eq!(
+        Error::from(VerifyError::Origin("https://evil.example".into())).to_string(),
+        "re-verification failed: unexpected origin https://evil.example"
+    );
+}
+
+#[tokio::test]
+async fn a_site_expects_its_own_rp_id_and_origin_and_can_turn_reverification_off() {
+    let broker = Broker::start();
+    broker.simple_tenant("sdk").await;
+    let client = Client::discover(Config::new(&broker.issuer, "sdk", REDIRECT))
+        .await
+        .unwrap();
+    let answers = redeemed_sign_ins(&broker, &client, 1).await;
+    let (answer, pending) = &answers[1];
+
+    let discover = |config: Config| async move { Client::discover(config).await.unwrap() };
+    let base = || Config::new(&broker.issuer, "sdk", REDIRECT);
+    // A site configured for another RP ID refuses the broker's sign-in.
+    let other_rp = discover(base().rp_id("shop.example")).await;
+    assert!(matches!(
+        other_rp.check(answer, pending).await,
+        Err(Error::Verification(VerifyError::SignedMessage(m))) if m.contains("rp_id")
+    ));
+    // A related origin is accepted in addition to the issuer's, not instead of it.
+    let related = discover(base().related_origin("https://shop.example")).await;
+    related.check(answer, pending).await.unwrap();
+    // Another login's pending state: the nonce of the id_token is checked first.
+    assert!(matches!(
+        client.check(answer, &PendingLogin::new()).await,
+        Err(Error::IdToken(m)) if m.contains("nonce")
+    ));
+    // With re-verification off, the broker's word is taken (the id_token still checked).
+    let trusting = discover(base().reverify(false)).await;
+    let mut t = answer.clone();
+    t.verify.signature = None;
+    trusting.check(&t, pending).await.unwrap();
+    assert!(matches!(
+        client.check(&t, pending).await,
+        Err(Error::Verification(VerifyError::Malformed(_)))
+    ));
+    // A tampered id_token fails as an id_token error.
+    let mut t = answer.clone();
+    t.id_token.push('x');
+    assert!(matches!(
+        client.check(&t, pending).await,
+        Err(Error::IdToken(_))
+    ));
+    // Another client's id_token audience.
+    let other_aud = discover(Config::new(&broker.issuer, "other", REDIRECT)).await;
+    assert!(matches!(
+        other_aud.check(answer, pending).await,
+        Err(Error::IdToken(_))
+    ));
+    // Discovery refuses a document whose issuer is not the configured one.
+    let wrong = Client::discover(Config::new(
+        broker.issuer.replace("localhost", "127.0.0.1"),
+        "sdk",
+        REDIRECT,
+    ))
+    .await
+    .unwrap_err();
+    assert!(matches!(wrong, Error::Discovery(_)), "{wrong}");
+}
+
+#[tokio::test]
+async fn a_confidential_site_redeems_with_its_secret_only() {
+    let broker = Broker::start();
+    let tenant = broker
+        .create_tenant(json!({"client_id": "conf", "name": "Confidential", "redirect_uris": [REDIRECT], "rp_mode": "broker", "confidential": true}))
+        .await;
+    let secret = tenant["client_secret"].as_str().unwrap();
+    let public = Client::discover(Config::new(&broker.issuer, "conf", REDIRECT))
+        .await
+        .unwrap();
+    let client =
+        Client::discover(Config::new(&broker.issuer, "conf", REDIRECT).client_secret(secret))
+            .await
+            .unwrap();
+    assert!(!format!("{:?}", client.config()).contains(secret));
+    let mut auth = SoftAuthenticator::new();
+    let (url, pending) = client.authorize(&AuthorizeOptions::default()).unwrap();
+    let cb = Callback::from_query(&browser_round_trip(&broker, url.as_str(), &mut auth).await);
+    let refused = public.finish(&cb, &pending).await.unwrap_err();
+    assert!(
+        matches!(&refused, Error::OAuth { status: 401, error, .. } if error == "invalid_client"),
+        "{refused}"
+    );
+    let sign_in = client.finish(&cb, &pending).await.unwrap();
+    assert_eq!(sign_in.client_id, "conf");
+    assert!(sign_in.new_user && sign_in.new_credential);
 }
 
 async fn home(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
@@ -389,9 +591,7 @@ async fn after_a_key_rotation_the_sdk_refetches_the_jwks_for_the_unknown_kid() {
         )
         .await
         .unwrap();
-    let new_kid = jsonwebtoken::decode_header(answer["id_token"].as_str().unwrap())
-        .unwrap()
-        .kid;
+    let new_kid = jsonwebtoken::decode_header(&answer.id_token).unwrap().kid;
     assert_ne!(new_kid, old_kid, "the broker signs with the rotated key");
     client
         .check(&answer, &pending)
