@@ -225,3 +225,72 @@ impl actix_web::ResponseError for Error {
             .body(format!("The sign-in failed: {self}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Config;
+
+    fn integration(key: u8) -> Integration {
+        let client = Client::offline(Config::new(
+            "https://login.example.com",
+            "shop",
+            "https://s/cb",
+        ));
+        Integration::new(Arc::new(client), [key; 32], true)
+    }
+
+    #[test]
+    fn the_pending_cookie_is_sealed_bound_to_its_key_and_expires() {
+        let lk = integration(1);
+        let pending = PendingLogin::new();
+        let sealed = lk.seal(&pending).unwrap();
+        assert!(!sealed.contains(pending.verifier()) && !sealed.contains(&pending.state));
+        let opened = lk.open(&sealed).unwrap();
+        assert_eq!(opened.verifier(), pending.verifier());
+        assert_eq!(opened.state, pending.state);
+        assert!(integration(2).open(&sealed).is_none(), "another key");
+        assert!(lk.open("not base64 !").is_none());
+        assert!(lk.open(&sealed[..sealed.len() - 2]).is_none(), "truncated");
+
+        // Past its expiry it is refused, whatever the browser kept.
+        let stale = serde_json::to_vec(&Sealed {
+            pending,
+            expires: unix_now() - 1,
+        })
+        .unwrap();
+        let nonce = [0u8; 12];
+        let ct = lk
+            .cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &stale,
+                    aad: PENDING_COOKIE.as_bytes(),
+                },
+            )
+            .unwrap();
+        assert!(
+            lk.open(&URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat()))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn login_redirects_with_a_secure_http_only_cookie() {
+        let res = integration(1).login(&AuthorizeOptions::default());
+        assert_eq!(res.status().as_u16(), 302);
+        let location = res
+            .headers()
+            .get(header::LOCATION)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(location.starts_with("https://login.example.com/authorize?"));
+        let cookie = res.cookies().find(|c| c.name() == PENDING_COOKIE).unwrap();
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+        assert_eq!(cookie.path(), Some("/"));
+    }
+}

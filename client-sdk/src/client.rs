@@ -609,3 +609,158 @@ impl Client {
             .map_err(|e| Error::IdToken(e.to_string()))
     }
 }
+
+#[cfg(test)]
+impl Client {
+    /// A client with a fixed discovery document, for tests that need no broker.
+    pub(crate) fn offline(config: Config) -> Self {
+        let iss = config.issuer.clone();
+        Self {
+            config,
+            http: reqwest::Client::new(),
+            discovery: Discovery {
+                issuer: iss.clone(),
+                authorization_endpoint: format!("{iss}/authorize"),
+                token_endpoint: format!("{iss}/oauth/token"),
+                jwks_uri: format!("{iss}/oauth/jwks"),
+                latchkey_redeem_endpoint: None,
+            },
+            jwks: RwLock::new(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn client() -> Client {
+        Client::offline(Config::new(
+            "https://login.example.com/",
+            "shop",
+            "https://shop.example/cb?x=1",
+        ))
+    }
+
+    #[test]
+    fn pkce_matches_rfc_7636_appendix_b() {
+        let pending = PendingLogin {
+            state: "s".into(),
+            nonce: "n".into(),
+            verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into(),
+        };
+        assert_eq!(
+            pending.code_challenge(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn fresh_logins_are_random_and_well_formed() {
+        let a = PendingLogin::new();
+        let b = PendingLogin::new();
+        assert_ne!(a.verifier(), b.verifier());
+        assert_ne!(a.state, b.state);
+        assert_ne!(a.nonce, b.nonce);
+        // RFC 7636 §4.1: 43–128 unreserved characters.
+        assert_eq!(a.verifier().len(), 43);
+        assert!(
+            a.verifier()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        );
+        assert_eq!(a.code_challenge().len(), 43);
+        assert!(!format!("{a:?}").contains(a.verifier()));
+    }
+
+    #[test]
+    fn the_authorize_url_carries_every_parameter() {
+        let client = client();
+        let (url, pending) = client
+            .authorize(&AuthorizeOptions {
+                prompt: Some(Prompt::Login),
+                login_hint: Some("ada@example.com".into()),
+                email: true,
+                scopes: vec!["email".into(), "profile".into()],
+            })
+            .unwrap();
+        assert!(
+            url.as_str()
+                .starts_with("https://login.example.com/authorize?")
+        );
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["client_id"], "shop");
+        assert_eq!(q["redirect_uri"], "https://shop.example/cb?x=1");
+        assert_eq!(q["code_challenge"], pending.code_challenge());
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["state"], pending.state);
+        assert_eq!(q["nonce"], pending.nonce);
+        assert_eq!(q["scope"], "openid email profile");
+        assert_eq!(q["prompt"], "login");
+        assert_eq!(q["login_hint"], "ada@example.com");
+
+        let (url, _) = client.authorize(&AuthorizeOptions::default()).unwrap();
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["scope"], "openid");
+        assert!(!q.contains_key("prompt") && !q.contains_key("login_hint"));
+    }
+
+    #[test]
+    fn the_config_derives_rp_id_and_origins_from_the_issuer() {
+        let config = Config::new("https://login.example.com:8443/", "shop", "https://s/cb");
+        assert_eq!(config.issuer, "https://login.example.com:8443");
+        assert_eq!(config.expected_rp_id().unwrap(), "login.example.com");
+        assert_eq!(
+            config.expected_origins().unwrap(),
+            ["https://login.example.com:8443"]
+        );
+        let config = config
+            .rp_id("shop.example")
+            .related_origin("https://shop.example")
+            .client_secret("hunter2");
+        assert_eq!(config.expected_rp_id().unwrap(), "shop.example");
+        assert_eq!(config.expected_origins().unwrap().len(), 2);
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn callbacks_parse_and_bad_ones_are_refused_before_any_redeem() {
+        let cb =
+            Callback::from_query("?code=c%2B1&state=s&iss=https%3A%2F%2Flogin.example.com&x=y");
+        assert_eq!(cb.code.as_deref(), Some("c+1"));
+        assert_eq!(cb.state.as_deref(), Some("s"));
+        assert_eq!(cb.iss.as_deref(), Some("https://login.example.com"));
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let client = client();
+        let pending = PendingLogin::new();
+        let finish =
+            |query: String| rt.block_on(client.finish(&Callback::from_query(&query), &pending));
+        let iss = "https%3A%2F%2Flogin.example.com";
+        let state = &pending.state;
+        for (query, what) in [
+            (format!("code=c&state=other&iss={iss}"), "state"),
+            (format!("code=c&iss={iss}"), "state"),
+            (format!("code=c&state={state}"), "iss"),
+            (
+                format!("code=c&state={state}&iss=https%3A%2F%2Fevil.example"),
+                "iss",
+            ),
+            (format!("state={state}&iss={iss}"), "no code"),
+            (
+                format!("error=access_denied&error_description=no&state={state}&iss={iss}"),
+                "access_denied",
+            ),
+        ] {
+            match finish(query.clone()) {
+                Err(Error::Callback(m)) => assert!(m.contains(what), "{query}: {m}"),
+                other => panic!("{query}: {other:?}"),
+            }
+        }
+    }
+}

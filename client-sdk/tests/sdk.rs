@@ -422,20 +422,31 @@ async fn home(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
     }
 }
 
-async fn callback(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
-    match lk.callback(&req, |_| {}).await {
-        Ok(res) => res,
-        Err(e) => HttpResponse::BadRequest().body(e.to_string()),
-    }
+/// The site's callback: the SDK error renders itself (`ResponseError`); the closure
+/// sees the sign-in before the session starts.
+async fn callback(
+    req: HttpRequest,
+    lk: web::Data<Integration>,
+    seen: web::Data<std::sync::Mutex<Vec<String>>>,
+) -> Result<HttpResponse, Error> {
+    lk.callback(&req, |s| seen.lock().unwrap().push(s.sub.clone()))
+        .await
+}
+
+async fn logout(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
+    lk.logout(&req)
 }
 
 #[actix_web::test]
 async fn the_actix_integration_logs_in_renews_the_session_and_refuses_bad_callbacks() {
     let (broker, client) = setup().await;
     let lk = web::Data::new(Integration::new(Arc::new(client), [7; 32], false));
+    let seen = web::Data::new(std::sync::Mutex::new(Vec::<String>::new()));
     let app = test::init_service(
         App::new()
             .app_data(lk.clone())
+            .app_data(seen.clone())
+            .route("/logout", web::post().to(logout))
             .route("/", web::get().to(home))
             .route(
                 "/login",
@@ -468,6 +479,8 @@ async fn the_actix_integration_logs_in_renews_the_session_and_refuses_bad_callba
         .unwrap()
         .into_owned();
     assert!(pending.http_only().unwrap_or(false));
+    assert_eq!(pending.same_site(), Some(actix_web::cookie::SameSite::Lax));
+    assert!(pending.max_age().unwrap().whole_seconds() <= 600);
     assert!(
         !pending.value().contains("verifier"),
         "the pending login is encrypted"
@@ -480,6 +493,22 @@ async fn the_actix_integration_logs_in_renews_the_session_and_refuses_bad_callba
         .unwrap()
         .to_owned();
     let query = browser_round_trip(&broker, &to, &mut auth).await;
+
+    // A pending cookie that was altered, or sealed under another key: refused.
+    let mut altered = pending.clone();
+    let mut raw = unb64(pending.value()).unwrap();
+    *raw.last_mut().unwrap() ^= 1;
+    altered.set_value(b64(&raw));
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("/cb?{query}"))
+            .cookie(altered)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(res.response().cookies().all(|c| c.name() != SESSION_COOKIE));
 
     // A wrong state: refused, no session.
     let bad = query.replace("state=", "state=x");
@@ -547,6 +576,42 @@ async fn the_actix_integration_logs_in_renews_the_session_and_refuses_bad_callba
     .await;
     assert_eq!(res.status().as_u16(), 400);
     assert!(res.response().cookies().all(|c| c.name() != SESSION_COOKIE));
+    let body = test::read_body(res).await;
+    assert!(
+        String::from_utf8_lossy(&body).contains("invalid_grant"),
+        "{body:?}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "one sign-in reached the site"
+    );
+
+    // Sign out: the session ends, and its cookie is removed.
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/logout")
+            .cookie(session.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 302);
+    let removal = res
+        .response()
+        .cookies()
+        .find(|c| c.name() == SESSION_COOKIE)
+        .unwrap();
+    assert_eq!(removal.value(), "");
+    let body = test::call_and_read_body(
+        &app,
+        test::TestRequest::get()
+            .uri("/")
+            .cookie(session)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(&body[..], b"anonymous");
 }
 
 #[tokio::test]
