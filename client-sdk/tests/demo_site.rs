@@ -1,0 +1,138 @@
+//! The demo site example (`examples/demo_site.rs`) as a newcomer uses it, without a
+//! browser: its page, "Create a passkey" through the real broker with the software
+//! authenticator, the signed-in page (sub, passkey id, backed up, new user), sign out.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use latchkey_tests::authenticator::SoftAuthenticator;
+use latchkey_tests::harness::{Broker, demo_site_binary, flow_id_from_html};
+use serde_json::{Value, json};
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_demo_site_signs_in_through_the_broker_and_shows_who_is_signed_in() {
+    let broker = Broker::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://localhost:{port}");
+    broker
+        .create_tenant(json!({"client_id": "demo-site", "name": "Demo site", "redirect_uris": [format!("{base}/callback")], "rp_mode": "broker"}))
+        .await;
+    let _site = KillOnDrop(
+        std::process::Command::new(demo_site_binary())
+            .env("DEMO_ISSUER", &broker.issuer)
+            .env("DEMO_BIND", format!("127.0.0.1:{port}"))
+            .env("DEMO_BASE", &base)
+            .env("DEMO_CLIENT_ID", "demo-site")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the demo site did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // One cookie jar for both, as in a browser (localhost resolves to 127.0.0.1).
+    let browser = broker.browser();
+    let home = browser.get(format!("{base}/")).send().await.unwrap();
+    assert!(home.text().await.unwrap().contains("Create a passkey"));
+
+    let login = browser
+        .get(format!("{base}/login?create"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 302);
+    let authorize = location(&login);
+    assert!(authorize.starts_with(&format!("{}/authorize?", broker.issuer)));
+    assert!(authorize.contains("prompt=create"));
+
+    let html = browser
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let flow = flow_id_from_html(&html).expect("the hosted page");
+    let api = |p: &str| format!("{}/api/v1/flows/{flow}/{p}", broker.issuer);
+    let options: Value = browser
+        .post(api("registration/options"))
+        .json(&json!({"email": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut auth = SoftAuthenticator::new();
+    let credential = auth.register(&options, &broker.issuer).unwrap();
+    let done: Value = browser
+        .post(api("registration"))
+        .json(&credential)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let back = done["redirect_to"].as_str().unwrap();
+    assert!(back.starts_with(&format!("{base}/callback?")), "{back}");
+
+    let callback = browser.get(back).send().await.unwrap();
+    assert_eq!(callback.status().as_u16(), 302, "the callback signs in");
+    assert_eq!(location(&callback), "/");
+    let page = browser
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("You are signed in with a passkey."), "{page}");
+    let passkey_id = auth.credentials()[0].cose_public_key();
+    let passkey_id =
+        latchkey_client::verify::hex(&<sha2::Sha256 as sha2::Digest>::digest(&passkey_id));
+    assert!(page.contains(&passkey_id), "the passkey id is shown");
+    assert!(page.contains("<dd id=\"new-user\">true</dd>"), "{page}");
+    assert!(page.contains("<dd id=\"backed-up\">"));
+
+    // The same callback again: refused, the visitor stays who they were.
+    let replay = browser.get(back).send().await.unwrap();
+    assert_eq!(replay.status().as_u16(), 400);
+
+    let out = browser.post(format!("{base}/logout")).send().await.unwrap();
+    assert_eq!(out.status().as_u16(), 302);
+    let page = browser
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with a passkey"), "{page}");
+}
