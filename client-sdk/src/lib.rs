@@ -22,8 +22,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With the `actix` feature, [`actix::Integration`] gives ready `login`, `callback` and
-//! `logout` handlers.
+//! [`Client::finish`] is [`Client::redeem`] (a typed [`Redemption`]) followed by
+//! [`Client::check`] (id_token, then [`Client::reverify`]); call them separately to keep
+//! the raw material. In `site` mode, tell the client the site's RP ID with
+//! [`Config::rp_id`]; by default it expects the issuer's host (the broker's RP ID).
+//!
+//! Failures are an [`Error`] that says where they come from: the broker's OAuth error,
+//! the transport, discovery, the callback, the id_token, or a [`VerifyError`] naming the
+//! re-verification step that failed.
+//!
+//! With the `actix` feature, `actix::Integration` gives ready `login`, `callback` and
+//! `logout` handlers (an encrypted pending-login cookie, a new session id after sign-in);
+//! `examples/demo_site.rs` is a complete site, and `docs/integration.md` in the
+//! repository the whole guide.
 
 mod client;
 mod error;
