@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use crate::error::Error;
-use crate::verify::{Expected, Material, verify_sign_in};
+use crate::verify::{self, Expected, Material};
 
 /// How a site is registered with the broker. Build it with [`Config::new`] and the
 /// setters below.
@@ -541,18 +541,13 @@ impl Client {
     /// for the RP ID with UP (and UV when required); the signature verifies with the
     /// returned public key (or, for a creation, that key is the attested one).
     pub fn reverify(&self, redemption: &Redemption, pending: &PendingLogin) -> Result<(), Error> {
-        let answer = json!({
-            "sign_in": serde_json::to_value(&redemption.sign_in)
-                .map_err(|e| Error::Transport(e.to_string()))?,
-            "verify": serde_json::to_value(&redemption.verify)
-                .map_err(|e| Error::Transport(e.to_string()))?,
-        });
         let rp_id = self.config.expected_rp_id()?;
         let origins = self.config.expected_origins()?;
         let origins: Vec<&str> = origins.iter().map(String::as_str).collect();
         let challenge = pending.code_challenge();
-        verify_sign_in(
-            &answer,
+        verify::verify(
+            &redemption.sign_in,
+            &redemption.verify,
             &Expected {
                 code_challenge: &challenge,
                 client_id: &self.config.client_id,

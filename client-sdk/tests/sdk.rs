@@ -162,6 +162,25 @@ fn edit_message(r: &mut Redemption, edit: impl FnOnce(&mut Value)) {
     r.verify.signed_message = latchkey_client::verify::canonical(&msg);
 }
 
+/// The same material passes the suites' own §5 verifier (tests/src/verify.rs), written
+/// from the contract and sharing no code with the SDK.
+fn independently_verified(issuer: &str, answer: &Redemption, pending: &PendingLogin) {
+    let challenge = pending.code_challenge();
+    latchkey_tests::verify::verify_sign_in(
+        &serde_json::to_value(answer).unwrap(),
+        &latchkey_tests::verify::Expected {
+            code_challenge: &challenge,
+            client_id: "sdk",
+            rp_id: "localhost",
+            issuer,
+            origins: &[issuer],
+            user_verification_required: true,
+            max_age_secs: 300,
+        },
+    )
+    .expect("the independent verifier accepts what the SDK accepted");
+}
+
 /// Enrols a passkey through `client`, then returns `n` redeemed, unchecked sign-ins.
 async fn redeemed_sign_ins(
     broker: &Broker,
@@ -179,6 +198,7 @@ async fn redeemed_sign_ins(
         .check(&created, &pending)
         .await
         .expect("the creation passes");
+    independently_verified(&broker.issuer, &created, &pending);
     let mut answers = vec![(created, pending)];
     for _ in 0..n {
         let (url, pending) = client.authorize(&AuthorizeOptions::default()).unwrap();
@@ -191,6 +211,7 @@ async fn redeemed_sign_ins(
             .check(&answer, &pending)
             .await
             .expect("the untouched answer passes");
+        independently_verified(&broker.issuer, &answer, &pending);
         answers.push((answer, pending));
     }
     answers
