@@ -132,8 +132,15 @@ impl Config {
     }
 
     /// Accepts client data from a related origin too (broker mode, embedded ceremonies).
+    /// The origin is compared in its serialised form (`https://host[:port]`), so a
+    /// trailing slash or path given here is dropped.
     pub fn related_origin(mut self, origin: impl Into<String>) -> Self {
-        self.related_origins.push(origin.into());
+        let origin = origin.into();
+        let origin = match Url::parse(&origin) {
+            Ok(url) if url.origin().is_tuple() => url.origin().ascii_serialization(),
+            _ => origin,
+        };
+        self.related_origins.push(origin);
         self
     }
 
@@ -640,6 +647,24 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_broker_is_a_transport_error_with_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = Config::new(format!("http://127.0.0.1:{port}"), "shop", "https://s/cb");
+        match rt.block_on(Client::discover(config)) {
+            Err(Error::Transport(m)) => assert!(m.contains("onnect"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn pkce_matches_rfc_7636_appendix_b() {
         let pending = PendingLogin {
             state: "s".into(),
@@ -714,10 +739,13 @@ mod tests {
         );
         let config = config
             .rp_id("shop.example")
-            .related_origin("https://shop.example")
+            .related_origin("https://shop.example/")
             .client_secret("hunter2");
         assert_eq!(config.expected_rp_id().unwrap(), "shop.example");
-        assert_eq!(config.expected_origins().unwrap().len(), 2);
+        assert_eq!(
+            config.expected_origins().unwrap(),
+            ["https://login.example.com:8443", "https://shop.example"]
+        );
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 

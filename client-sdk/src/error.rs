@@ -36,7 +36,15 @@ pub enum Error {
 }
 
 impl From<reqwest::Error> for Error {
+    /// Keeps the whole chain of causes (reqwest's own message rarely says why).
     fn from(e: reqwest::Error) -> Self {
-        Self::Transport(e.to_string())
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Transport(message)
     }
 }
