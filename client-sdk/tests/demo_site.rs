@@ -3,20 +3,9 @@
 //! authenticator, the signed-in page (sub, passkey id, backed up, new user), sign out.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
-
 use latchkey_tests::authenticator::SoftAuthenticator;
-use latchkey_tests::harness::{Broker, demo_site_binary, flow_id_from_html};
+use latchkey_tests::harness::{Broker, DemoSite, flow_id_from_html};
 use serde_json::{Value, json};
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
@@ -25,33 +14,8 @@ fn location(res: &reqwest::Response) -> String {
 #[tokio::test]
 async fn the_demo_site_signs_in_through_the_broker_and_shows_who_is_signed_in() {
     let broker = Broker::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://localhost:{port}");
-    broker
-        .create_tenant(json!({"client_id": "demo-site", "name": "Demo site", "redirect_uris": [format!("{base}/callback")], "rp_mode": "broker"}))
-        .await;
-    let _site = KillOnDrop(
-        std::process::Command::new(demo_site_binary())
-            .env("DEMO_ISSUER", &broker.issuer)
-            .env("DEMO_BIND", format!("127.0.0.1:{port}"))
-            .env("DEMO_BASE", &base)
-            .env("DEMO_CLIENT_ID", "demo-site")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the demo site did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let site = DemoSite::start(&broker, "demo-site").await;
+    let base = site.base.clone();
 
     // One cookie jar for both, as in a browser (localhost resolves to 127.0.0.1).
     let browser = broker.browser();

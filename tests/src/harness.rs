@@ -644,3 +644,52 @@ pub async fn concurrent_redeems(instances: &[&Broker], body: &Value, n: usize) -
     }
     statuses
 }
+
+/// The SDK's demo site (`client-sdk/examples/demo_site.rs`) running against `broker` on a
+/// port of its own, as tenant `client_id`; killed when dropped, passing test or failing.
+pub struct DemoSite {
+    child: Child,
+    /// Where it answers: `http://localhost:PORT`.
+    pub base: String,
+}
+
+impl DemoSite {
+    /// Registers the tenant (redirect `{base}/callback`), starts the site and waits until
+    /// it listens.
+    pub async fn start(broker: &Broker, client_id: &str) -> DemoSite {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://localhost:{port}");
+        broker
+            .create_tenant(json!({"client_id": client_id, "name": "Demo site", "redirect_uris": [format!("{base}/callback")], "rp_mode": "broker"}))
+            .await;
+        let child = Command::new(demo_site_binary())
+            .env("DEMO_ISSUER", &broker.issuer)
+            .env("DEMO_BIND", format!("127.0.0.1:{port}"))
+            .env("DEMO_BASE", &base)
+            .env("DEMO_CLIENT_ID", client_id)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let site = DemoSite { child, base };
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the demo site did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        site
+    }
+}
+
+impl Drop for DemoSite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

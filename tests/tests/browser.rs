@@ -447,32 +447,10 @@ async fn the_sdk_demo_site_signs_in_through_the_broker_in_chromium() {
     let _one = ONE_BROWSER.lock().await;
     let broker = Broker::start();
     // The demo site of the quickstart, built with the client SDK, on a port of its own.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://localhost:{port}");
-    broker
-        .create_tenant(json!({"client_id": "sdk-demo", "name": "Demo site", "redirect_uris": [format!("{base}/callback")], "rp_mode": "broker"}))
-        .await;
-    let _site = KillOnDrop(
-        std::process::Command::new(latchkey_tests::harness::demo_site_binary())
-            .env("DEMO_ISSUER", &broker.issuer)
-            .env("DEMO_BIND", format!("127.0.0.1:{port}"))
-            .env("DEMO_BASE", &base)
-            .env("DEMO_CLIENT_ID", "sdk-demo")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let site = latchkey_tests::harness::DemoSite::start(&broker, "sdk-demo").await;
+    let base = site.base.clone();
     let browser = Browser::launch(&[]).await;
     let page = browser.new_page(Authenticator::default()).await;
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < WAIT, "the demo site did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     page.goto(&format!("{base}/")).await;
     page.click("create").await;
@@ -515,14 +493,4 @@ async fn the_sdk_demo_site_signs_in_through_the_broker_in_chromium() {
         page.eval("document.getElementById('sub').innerText").await,
         sub
     );
-}
-
-/// A child process killed when the test ends, passing or failing.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
