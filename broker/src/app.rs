@@ -81,6 +81,7 @@ impl Application {
         if settings.issuer.port() == Some(0) {
             let _ = settings.issuer.set_port(Some(port));
         }
+        crate::aaguids::install(settings.aaguid_names.clone());
         let db = db::connect(&settings).await?;
         let master = master_key(&settings)?;
         let keys = Keys::load(&db, master).await?;

@@ -225,6 +225,7 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
                 related_origins: (!related_origins.is_empty()).then_some(related_origins),
                 confidential: Some(confidential),
                 rotate_secret: None,
+                ..Default::default()
             };
             let (t, secret) = tenants::create(&db, &settings.rp_id, input)
                 .await

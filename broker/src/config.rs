@@ -59,6 +59,8 @@ struct FileSettings {
     demo: Option<bool>,
     well_known_resolve: Option<Vec<String>>,
     well_known_danger_accept_invalid_certs: Option<bool>,
+    aaguid_names: Option<String>,
+    attestation_roots: Option<String>,
 }
 
 /// How log lines are written.
@@ -126,6 +128,13 @@ pub struct Settings {
     /// Accept any TLS certificate when fetching sites' documents. Tests only
     /// (`LATCHKEY_WELL_KNOWN_DANGER_ACCEPT_INVALID_CERTS`).
     pub well_known_danger_accept_invalid_certs: bool,
+    /// Authenticator names by AAGUID: the bundled list, overlaid with the file of
+    /// `LATCHKEY_AAGUID_NAMES` (community `aaguid.json` format) when set.
+    pub aaguid_names: crate::aaguids::AaguidNames,
+    /// Attestation root certificates (PEM, one per entry) from the bundle of
+    /// `LATCHKEY_ATTESTATION_ROOTS`: the roots a tenant with `attestation: direct` trusts
+    /// to prove an authenticator's AAGUID.
+    pub attestation_roots: Vec<String>,
 }
 
 impl Settings {
@@ -329,7 +338,36 @@ impl Settings {
         if db_max_connections == 0 {
             return Err(err("LATCHKEY_DB_MAX_CONNECTIONS", "must be at least 1"));
         }
+        let aaguid_names = match f.aaguid_names.as_deref().filter(|p| !p.trim().is_empty()) {
+            None => crate::aaguids::AaguidNames::bundled(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    err("LATCHKEY_AAGUID_NAMES", format!("cannot read {path}: {e}"))
+                })?;
+                crate::aaguids::AaguidNames::with_overrides(&text)
+                    .map_err(|e| err("LATCHKEY_AAGUID_NAMES", format!("{path}: {e}")))?
+            }
+        };
+        let attestation_roots = match f
+            .attestation_roots
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    err(
+                        "LATCHKEY_ATTESTATION_ROOTS",
+                        format!("cannot read {path}: {e}"),
+                    )
+                })?;
+                crate::passkeys::split_pem_certificates(&text)
+                    .map_err(|e| err("LATCHKEY_ATTESTATION_ROOTS", format!("{path}: {e}")))?
+            }
+        };
         Ok(Self {
+            aaguid_names,
+            attestation_roots,
             bind,
             issuer,
             database_url,
@@ -494,6 +532,8 @@ fn overlay_env(
     string("LATCHKEY_TLS_CERT", &mut f.tls_cert);
     string("LATCHKEY_TLS_KEY", &mut f.tls_key);
     string("LATCHKEY_LOG_FORMAT", &mut f.log_format);
+    string("LATCHKEY_AAGUID_NAMES", &mut f.aaguid_names);
+    string("LATCHKEY_ATTESTATION_ROOTS", &mut f.attestation_roots);
     let list = |k: &str, slot: &mut Option<Vec<String>>| {
         if let Some(v) = env(k) {
             *slot = Some(v.split(',').map(|s| s.trim().to_owned()).collect());

@@ -26,6 +26,12 @@ pub mod tenant {
         pub client_secret_hash: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
+        pub aaguid_allow: String,
+        pub aaguid_deny: String,
+        pub synced_passkeys: String,
+        pub attestation: String,
+        pub prf_salt: Option<String>,
+        pub prf_next_salt: Option<String>,
     }
     no_relations!();
 }
@@ -67,6 +73,7 @@ pub mod credential {
         pub counter: i64,
         pub created_at: i64,
         pub last_used_at: Option<i64>,
+        pub aaguid_verified: bool,
     }
     no_relations!();
 }

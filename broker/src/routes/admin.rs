@@ -105,6 +105,7 @@ async fn create_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin(&state, &req)?;
     let input = parse_input(body.into_inner())?;
+    tenants::check_settings(&input, &state.settings).map_err(tenant_error)?;
     let (tenant, secret) = tenants::create(&state.db, &state.settings.rp_id, input)
         .await
         .map_err(tenant_error)?;
@@ -161,6 +162,7 @@ async fn update_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin(&state, &req)?;
     let input = parse_input(body.into_inner())?;
+    tenants::check_settings(&input, &state.settings).map_err(tenant_error)?;
     let rotated = input.rotate_secret.unwrap_or(false);
     let (tenant, secret) = tenants::update(&state.db, &state.settings.rp_id, &path, input)
         .await

@@ -121,6 +121,8 @@ pub fn credential_json(c: &credential::Model) -> Value {
         "id": c.id,
         "passkey_id": c.passkey_id,
         "aaguid": c.aaguid,
+        "authenticator": crate::aaguids::names().name_of(&c.aaguid),
+        "aaguid_verified": c.aaguid_verified,
         "backup_eligible": c.backup_eligible,
         "backed_up": c.backed_up,
         "user_verified": c.user_verified,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::db::entities::tenant;
 use crate::domain::{ClientId, CounterPolicy, Invalid, RedirectUri, RpId, RpMode, UvPolicy};
+use crate::policy::{Attestation, PasskeyPolicy, SyncedPasskeys, parse_aaguids};
 use crate::util::{now, random_token, rfc3339, sha256_b64};
 
 /// A tenant as the broker uses it.
@@ -35,6 +36,12 @@ pub struct Tenant {
     pub secret_hash: Option<String>,
     /// Creation time, UNIX seconds.
     pub created_at: i64,
+    /// AAGUID lists, synced passkeys, attestation.
+    pub policy: PasskeyPolicy,
+    /// PRF: the salt the hosted page evaluates (base64url, 32 bytes) when PRF is on.
+    pub prf_salt: Option<String>,
+    /// PRF: the next salt during a rotation, evaluated as `second`.
+    pub prf_next_salt: Option<String>,
 }
 
 impl Tenant {
@@ -56,11 +63,33 @@ impl Tenant {
             "related_origins": self.related_origins,
             "confidential": self.confidential(),
             "created_at": rfc3339(self.created_at),
+            "aaguid_allow": self.policy.aaguid_allow,
+            "aaguid_deny": self.policy.aaguid_deny,
+            "synced_passkeys": self.policy.synced_passkeys.as_str(),
+            "attestation": self.policy.attestation.as_str(),
+            "prf": self.prf_salt.is_some(),
+            "prf_rotating": self.prf_next_salt.is_some(),
         })
     }
 
     fn from_model(m: tenant::Model) -> Self {
+        let aaguids = |s: &str| {
+            serde_json::from_str::<Vec<String>>(s)
+                .ok()
+                .and_then(|l| parse_aaguids("aaguid_allow", &l).ok())
+                .unwrap_or_default()
+        };
+        let policy = PasskeyPolicy {
+            aaguid_allow: aaguids(&m.aaguid_allow),
+            aaguid_deny: aaguids(&m.aaguid_deny),
+            synced_passkeys: SyncedPasskeys::parse(&m.synced_passkeys)
+                .unwrap_or(SyncedPasskeys::Allow),
+            attestation: Attestation::parse(&m.attestation).unwrap_or(Attestation::None),
+        };
         Self {
+            policy,
+            prf_salt: m.prf_salt,
+            prf_next_salt: m.prf_next_salt,
             redirect_uris: serde_json::from_str(&m.redirect_uris).unwrap_or_default(),
             related_origins: serde_json::from_str(&m.related_origins).unwrap_or_default(),
             rp_mode: RpMode::parse(&m.rp_mode).unwrap_or(RpMode::Broker),
@@ -100,6 +129,77 @@ pub struct TenantInput {
     pub confidential: Option<bool>,
     /// Issue a new client secret (update only).
     pub rotate_secret: Option<bool>,
+    /// Only these AAGUIDs (empty: any).
+    pub aaguid_allow: Option<Vec<String>>,
+    /// Refuse these AAGUIDs.
+    pub aaguid_deny: Option<Vec<String>>,
+    /// `allow` or `refuse` synced (backup-eligible) passkeys.
+    pub synced_passkeys: Option<String>,
+    /// `none` or `direct`.
+    pub attestation: Option<String>,
+    /// PRF on or off: the hosted page evaluates the `prf` extension with the tenant's salt.
+    pub prf: Option<bool>,
+    /// PRF salt rotation (update only): `start` adds a second salt, `finish` makes it the
+    /// salt, `cancel` drops it.
+    pub prf_rotation: Option<String>,
+}
+
+/// Resolves the policy fields of `input` over `current` and checks them together.
+fn resolve_policy(
+    input: &TenantInput,
+    current: &PasskeyPolicy,
+) -> Result<PasskeyPolicy, TenantError> {
+    let mut p = current.clone();
+    if let Some(l) = &input.aaguid_allow {
+        p.aaguid_allow = parse_aaguids("aaguid_allow", l)?;
+    }
+    if let Some(l) = &input.aaguid_deny {
+        p.aaguid_deny = parse_aaguids("aaguid_deny", l)?;
+    }
+    if let Some(s) = &input.synced_passkeys {
+        p.synced_passkeys = SyncedPasskeys::parse(s)?;
+    }
+    if let Some(a) = &input.attestation {
+        p.attestation = Attestation::parse(a)?;
+    }
+    if let Some(both) = p.aaguid_deny.iter().find(|d| p.aaguid_allow.contains(d)) {
+        let field = if input.aaguid_deny.is_some() {
+            "aaguid_deny"
+        } else {
+            "aaguid_allow"
+        };
+        return Err(invalid(
+            field,
+            format!("{both} cannot be both allowed and denied"),
+        ));
+    }
+    if p.attestation == Attestation::Direct && p.aaguid_allow.is_empty() {
+        return Err(invalid(
+            "attestation",
+            "attestation \"direct\" proves an authenticator's AAGUID against aaguid_allow: set aaguid_allow too",
+        ));
+    }
+    Ok(p)
+}
+
+/// Checks what a tenant change needs from the broker's settings: `attestation: direct`
+/// needs attestation roots (`LATCHKEY_ATTESTATION_ROOTS`).
+pub fn check_settings(
+    input: &TenantInput,
+    settings: &crate::config::Settings,
+) -> Result<(), TenantError> {
+    if input.attestation.as_deref() == Some("direct") && settings.attestation_roots.is_empty() {
+        return Err(invalid(
+            "attestation",
+            "attestation \"direct\" needs the broker's attestation roots (LATCHKEY_ATTESTATION_ROOTS), and none are configured",
+        ));
+    }
+    Ok(())
+}
+
+/// A new PRF salt: 32 random bytes, base64url.
+fn new_prf_salt() -> String {
+    random_token(32)
 }
 
 /// Why a tenant change failed.
@@ -286,6 +386,14 @@ pub async fn create(
     let rp_id = resolve_rp(rp_mode, input.rp_id.as_deref(), broker_rp_id)?;
     let uv = UvPolicy::parse(input.user_verification.as_deref().unwrap_or("required"))?;
     let counter = CounterPolicy::parse(input.counter_policy.as_deref().unwrap_or("record"))?;
+    let policy = resolve_policy(&input, &PasskeyPolicy::default())?;
+    if input.prf_rotation.is_some() {
+        return Err(invalid(
+            "prf_rotation",
+            "prf_rotation applies to an existing tenant with PRF on (PATCH)",
+        ));
+    }
+    let prf_salt = input.prf.unwrap_or(false).then(new_prf_salt);
     if input.rotate_secret.is_some() {
         return Err(invalid(
             "rotate_secret",
@@ -322,6 +430,12 @@ pub async fn create(
         client_secret_hash: Set(secret.as_ref().map(sha256_b64)),
         created_at: Set(t),
         updated_at: Set(t),
+        aaguid_allow: Set(json!(policy.aaguid_allow).to_string()),
+        aaguid_deny: Set(json!(policy.aaguid_deny).to_string()),
+        synced_passkeys: Set(policy.synced_passkeys.as_str().into()),
+        attestation: Set(policy.attestation.as_str().into()),
+        prf_salt: Set(prf_salt),
+        prf_next_salt: Set(None),
     };
     let inserted = match model.insert(db).await {
         Ok(m) => m,
@@ -388,6 +502,55 @@ pub async fn update(
     }
     if let Some(c) = &input.counter_policy {
         am.counter_policy = Set(CounterPolicy::parse(c)?.as_str().into());
+    }
+    let policy = resolve_policy(&input, &current.policy)?;
+    if policy != current.policy {
+        am.aaguid_allow = Set(json!(policy.aaguid_allow).to_string());
+        am.aaguid_deny = Set(json!(policy.aaguid_deny).to_string());
+        am.synced_passkeys = Set(policy.synced_passkeys.as_str().into());
+        am.attestation = Set(policy.attestation.as_str().into());
+    }
+    let mut prf_on = current.prf_salt.is_some();
+    match input.prf {
+        Some(true) if !prf_on => {
+            am.prf_salt = Set(Some(new_prf_salt()));
+            prf_on = true;
+        }
+        Some(false) => {
+            am.prf_salt = Set(None);
+            am.prf_next_salt = Set(None);
+            prf_on = false;
+        }
+        _ => {}
+    }
+    match input.prf_rotation.as_deref() {
+        None => {}
+        Some(_) if !prf_on => {
+            return Err(invalid("prf_rotation", "PRF is off for this tenant"));
+        }
+        Some("start") if current.prf_next_salt.is_none() => {
+            am.prf_next_salt = Set(Some(new_prf_salt()));
+        }
+        Some("start") => {
+            return Err(invalid(
+                "prf_rotation",
+                "a rotation is already under way: finish or cancel it first",
+            ));
+        }
+        Some("finish") => match &current.prf_next_salt {
+            Some(next) => {
+                am.prf_salt = Set(Some(next.clone()));
+                am.prf_next_salt = Set(None);
+            }
+            None => return Err(invalid("prf_rotation", "no rotation is under way")),
+        },
+        Some("cancel") => am.prf_next_salt = Set(None),
+        Some(_) => {
+            return Err(invalid(
+                "prf_rotation",
+                "prf_rotation must be \"start\", \"finish\" or \"cancel\"",
+            ));
+        }
     }
     match (&input.related_origins, mode) {
         (Some(list), RpMode::Broker) => {
