@@ -11,6 +11,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod aaguids;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -18,9 +19,11 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod errors;
+pub mod i18n;
 pub mod keys;
 pub mod metrics;
 pub mod passkeys;
+pub mod policy;
 pub mod ratelimit;
 pub mod routes;
 pub mod store;

@@ -18,11 +18,13 @@ use serde_json::Value;
 use url::Url;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Webauthn, WebauthnBuilder, WebauthnError,
+    AttestationCaList, AttestationCaListBuilder, AttestedPasskeyRegistration, AuthenticationResult,
+    DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 use crate::domain::UvPolicy;
+use crate::policy::Refusal;
 use crate::util::b64;
 
 /// Why a ceremony could not be verified, in the contract's terms (PROTOCOL §2).
@@ -34,6 +36,9 @@ pub enum CeremonyFailure {
     /// Any other verification failure, with the reason for the audit log.
     #[error("verification failed: {0}")]
     Verification(String),
+    /// The tenant's passkey policy refused the passkey.
+    #[error("refused by policy: {}", .0.reason())]
+    Policy(Refusal),
     /// The module's assumptions about webauthn-rs no longer hold, or a configuration is bad.
     #[error("internal: {0}")]
     Internal(String),
@@ -69,6 +74,66 @@ pub struct RelyingParty {
     webauthn: Webauthn,
     origins: Vec<String>,
     uv: UvPolicy,
+    prf: Option<(String, Option<String>)>,
+    attestation: Option<AttestationCaList>,
+}
+
+/// Splits a PEM bundle into its certificates, each checked to parse as an attestation
+/// root. Fails on a bundle without any.
+pub fn split_pem_certificates(text: &str) -> Result<Vec<String>, String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start..];
+        let end = after
+            .find(END)
+            .ok_or_else(|| "a certificate has no END line".to_owned())?;
+        let pem = &after[..end + END.len()];
+        let mut probe = AttestationCaListBuilder::new();
+        probe
+            .insert_device_pem(
+                pem.as_bytes(),
+                Uuid::nil(),
+                String::new(),
+                Default::default(),
+            )
+            .map_err(|e| format!("certificate {} does not parse: {e:?}", out.len() + 1))?;
+        out.push(format!("{pem}\n"));
+        rest = &after[end + END.len()..];
+    }
+    if out.is_empty() {
+        return Err("no PEM certificate found".into());
+    }
+    Ok(out)
+}
+
+/// The attestation CA list for `direct` attestation: every root trusted for exactly the
+/// allowed AAGUIDs, so that webauthn-rs refuses a chain to another root and an AAGUID
+/// not on the list.
+pub fn attestation_ca_list(
+    roots: &[String],
+    allowed: &[Uuid],
+    names: &crate::aaguids::AaguidNames,
+) -> Result<AttestationCaList, CeremonyFailure> {
+    let mut builder = AttestationCaListBuilder::new();
+    for root in roots {
+        for aaguid in allowed {
+            builder
+                .insert_device_pem(
+                    root.as_bytes(),
+                    *aaguid,
+                    names
+                        .name(aaguid)
+                        .unwrap_or("allowed authenticator")
+                        .to_owned(),
+                    Default::default(),
+                )
+                .map_err(|e| internal(format!("attestation root: {e:?}")))?;
+        }
+    }
+    Ok(builder.build())
 }
 
 impl RelyingParty {
@@ -103,7 +168,51 @@ impl RelyingParty {
                 .map(|o| o.as_str().trim_end_matches('/').to_owned())
                 .collect(),
             uv,
+            prf: None,
+            attestation: None,
         })
+    }
+
+    /// Asks for the `prf` extension, evaluated with `first` (and `second` during a salt
+    /// rotation). Only the options change: the outputs stay in the browser.
+    pub fn with_prf(mut self, first: &str, second: Option<&str>) -> Self {
+        self.prf = Some((first.to_owned(), second.map(str::to_owned)));
+        self
+    }
+
+    /// Asks for `direct` attestation at registration and verifies it against `cas`.
+    pub fn with_attestation(mut self, cas: AttestationCaList) -> Self {
+        self.attestation = Some(cas);
+        self
+    }
+
+    fn prf_extension(&self) -> Option<Value> {
+        self.prf.as_ref().map(|(first, second)| {
+            let mut eval = serde_json::json!({ "first": first });
+            if let Some(s) = second {
+                eval["second"] = s.clone().into();
+            }
+            serde_json::json!({ "eval": eval })
+        })
+    }
+
+    fn add_prf(&self, public_key: &mut Value) -> Result<(), CeremonyFailure> {
+        let Some(prf) = self.prf_extension() else {
+            return Ok(());
+        };
+        let root = public_key
+            .as_object_mut()
+            .ok_or_else(|| internal("options are not an object"))?;
+        let ext = root
+            .entry("extensions")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !ext.is_object() {
+            *ext = Value::Object(Default::default());
+        }
+        if let Some(obj) = ext.as_object_mut() {
+            obj.insert("prf".into(), prf);
+        }
+        Ok(())
     }
 
     /// Checks the `origin` of client data against the exact allowed list.
@@ -165,23 +274,52 @@ impl RelyingParty {
                 ext.remove("enforceCredentialProtectionPolicy");
             }
         }
-        let public_key = take_public_key(options)?;
+        if self.attestation.is_some() {
+            set_path(&mut options, &["publicKey", "attestation"], "direct".into())?;
+        }
+        let mut public_key = take_public_key(options)?;
+        self.add_prf(&mut public_key)?;
         // Round-trip so that a layout change fails now rather than at finish time.
         let _: PasskeyRegistration = from_value(state.clone())?;
+        if let Some(cas) = &self.attestation {
+            let attested =
+                serde_json::json!({ "rs": state["rs"].take(), "ca_list": to_value(cas)? });
+            let _: AttestedPasskeyRegistration = from_value(attested.clone())?;
+            return Ok((public_key, attested.to_string()));
+        }
         Ok((public_key, state.to_string()))
     }
 
     /// Verifies an attestation against the serialised state of [`Self::start_registration`].
+    /// Returns the passkey and whether its AAGUID was proven by a verified attestation
+    /// (a state made with [`Self::with_attestation`]).
     pub fn finish_registration(
         &self,
         credential: &RegisterPublicKeyCredential,
         state: &str,
-    ) -> Result<Passkey, CeremonyFailure> {
+    ) -> Result<(Passkey, bool), CeremonyFailure> {
         self.check_origin(credential.response.client_data_json.as_ref())?;
-        let state: PasskeyRegistration = serde_json::from_str(state).map_err(internal)?;
-        Ok(self
-            .webauthn
-            .finish_passkey_registration(credential, &state)?)
+        let value: Value = serde_json::from_str(state).map_err(internal)?;
+        if value.get("ca_list").is_some() {
+            let state: AttestedPasskeyRegistration = from_value(value)?;
+            return match self
+                .webauthn
+                .finish_attested_passkey_registration(credential, &state)
+            {
+                Ok(p) => Ok((p.into(), true)),
+                Err(e) if is_attestation_error(&e) => {
+                    tracing::info!(error = ?e, "attestation not verified");
+                    Err(CeremonyFailure::Policy(Refusal::AttestationNotVerified))
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        let state: PasskeyRegistration = from_value(value)?;
+        Ok((
+            self.webauthn
+                .finish_passkey_registration(credential, &state)?,
+            false,
+        ))
     }
 
     /// Starts a discoverable authentication with the given challenge. Returns the
@@ -199,7 +337,8 @@ impl RelyingParty {
         set_path(&mut options, &["publicKey", "userVerification"], uv.clone())?;
         set_path(&mut state, &["ast", "challenge"], chal)?;
         set_path(&mut state, &["ast", "policy"], uv)?;
-        let public_key = take_public_key(options)?;
+        let mut public_key = take_public_key(options)?;
+        self.add_prf(&mut public_key)?;
         let _: DiscoverableAuthentication = from_value(state.clone())?;
         Ok((public_key, state.to_string()))
     }
@@ -223,6 +362,19 @@ impl RelyingParty {
             .webauthn
             .finish_discoverable_authentication_v2(credential, state, &passkey)?)
     }
+}
+
+/// Whether webauthn-rs refused the attestation itself (statement, chain, or AAGUID under
+/// the root), as opposed to the ceremony.
+fn is_attestation_error(e: &WebauthnError) -> bool {
+    matches!(
+        e,
+        WebauthnError::AttestationNotVerifiable
+            | WebauthnError::AttestationUntrustedAaguid
+            | WebauthnError::AttestationFormatMissingAaguid
+            | WebauthnError::AttestationChainNotTrusted(_)
+            | WebauthnError::AttestationCertificateTrustStoreEmpty
+    ) || format!("{e:?}").starts_with("Attestation")
 }
 
 fn internal(e: impl std::fmt::Display) -> CeremonyFailure {

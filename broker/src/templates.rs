@@ -26,6 +26,14 @@ pub struct AuthorizePage {
     pub initial_view: String,
     /// Email hint ("" when absent).
     pub login_hint: String,
+    /// The page's language tag (`en`, `ja`).
+    pub lang: &'static str,
+    /// The page's words in that language.
+    pub t: &'static crate::i18n::PageText,
+    /// "Sign in to …" in that language.
+    pub title: String,
+    /// The Related Origin Requests notice in that language.
+    pub ror_notice: String,
 }
 
 /// A plain-words error page that never redirects.

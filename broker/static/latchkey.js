@@ -9,6 +9,8 @@
     const el = document.querySelector('meta[name="' + name + '"]');
     return el ? el.getAttribute('content') || '' : '';
   };
+  const lang = document.documentElement.lang === 'ja' ? 'ja' : 'en';
+  const site = meta('latchkey-site');
   const flow = meta('latchkey-flow');
   const rpId = meta('latchkey-rp-id');
   const siteMode = meta('latchkey-rp-mode') === 'site';
@@ -22,7 +24,99 @@
     error: $('error'), errorMessage: $('error-message'), retry: $('retry-button'),
     errorLogin: $('error-show-login'), viewLogin: $('view-login'), viewCreate: $('view-create'),
     showCreate: $('show-create'), showLogin: $('show-login'), rorNotice: $('ror-notice'),
+    username: $('username'), usernameField: $('username-field'),
   };
+
+  // ---- Words, in the page's language (the server picks it: ui_locales, Accept-Language) ----
+  const STRINGS = {
+    en: {
+      preparingSignIn: 'Preparing sign-in…',
+      followPromptUse: 'Follow your browser’s prompt to use your passkey.',
+      checking: 'Checking your passkey…',
+      preparingCreate: 'Preparing your new passkey…',
+      followPromptCreate: 'Follow your browser’s prompt to create your passkey.',
+      saving: 'Saving your passkey…',
+      unlocking: 'Confirm once more so that the site can unlock your encrypted data…',
+      signedIn: 'Signed in. Returning to the site…',
+      expired: 'This sign-in page has expired. Go back to the site and start again.',
+      api: {
+        flow_binding_mismatch: 'This sign-in was started in another browser or tab, or this browser did not keep its cookie. Go back to the site and start again in this browser.',
+        challenge_expired: 'The sign-in request timed out. Try again.',
+        unknown_credential: 'This passkey is no longer registered here. Create a new one or pick another.',
+        verification_failed: 'Your passkey could not be verified. Try again, or pick another passkey.',
+        user_verification_required: 'Your device did not verify you (PIN, fingerprint or face). Try again and complete the check.',
+        invalid_request: 'The server did not accept this request. Try again.',
+        payload_too_large: 'Your browser sent more data than the server accepts. Try again or pick another passkey.',
+        rate_limited: 'Too many attempts. Wait a moment, then try again.',
+        network_error: 'Could not reach the server. Check your connection and try again.',
+        bad_response: 'The server sent an answer this page did not understand. Try again.',
+        server_error: 'Something went wrong on the server. Try again.',
+      },
+      reasons: {
+        authenticator_denied: '{site} does not accept {model}. Use a passkey from a device or password manager that {site} allows.',
+        authenticator_not_allowed: '{site} does not accept {model}. Use a passkey from a device or password manager that {site} allows.',
+        synced_passkey: '{site} accepts only passkeys that stay on one device, such as a security key, and this passkey is synced between devices. Use a security key or a device-bound passkey.',
+        attestation_not_verified: '{site} needs proof of which device holds the passkey, and this passkey’s device did not give it. Use a security key that {site} has approved.',
+        counter_regression: 'This passkey reported a use count lower than before, which can mean it was copied. It was refused; contact the site if this keeps happening.',
+      },
+      model: (name) => name ? 'passkeys from ' + name : 'this kind of passkey',
+      relatedOrigins: (rp) => rp + ' has not allowed this sign-in page to use its passkeys yet. Contact the site.',
+      waitSeconds: (n) => 'Too many attempts. Wait ' + n + (n === 1 ? ' second' : ' seconds') + ', then try again.',
+      other: (code) => 'Something went wrong (' + code + '). Try again.',
+      notAllowed: 'The passkey prompt was closed or timed out. Try again when you are ready.',
+      exists: 'A passkey for this account already exists on this device. Sign in with it instead.',
+      rorRefused: (rp) => 'This browser refused to use your passkeys for ' + rp + ' on this sign-in page. It needs WebAuthn Related Origin Requests, and ' + rp + ' must list this page in https://' + rp + '/.well-known/webauthn. Use an up-to-date Chrome, Edge or Safari, or sign in on ' + rp + ' directly.',
+      security: (rp) => 'This browser refused the passkey request for ' + rp + ' on this page for security reasons.',
+      aborted: 'The passkey request was cancelled. Try again.',
+      webauthnOther: (name) => 'Something went wrong with the passkey (' + name + '). Try again.',
+      noHttps: 'This browser does not support passkeys on this page, because it was not loaded over a secure (HTTPS) connection.',
+      unsupported: 'This browser does not support passkeys.',
+    },
+    ja: {
+      preparingSignIn: 'サインインを準備しています…',
+      followPromptUse: 'ブラウザーの案内に従ってパスキーを使ってください。',
+      checking: 'パスキーを確認しています…',
+      preparingCreate: '新しいパスキーを準備しています…',
+      followPromptCreate: 'ブラウザーの案内に従ってパスキーを作成してください。',
+      saving: 'パスキーを保存しています…',
+      unlocking: '暗号化されたデータをサイトで開けるよう、もう一度確認してください…',
+      signedIn: 'サインインしました。サイトに戻ります…',
+      expired: 'このサインインページは有効期限が切れています。サイトに戻って、もう一度始めてください。',
+      api: {
+        flow_binding_mismatch: 'このサインインは別のブラウザーやタブで始まったか、このブラウザーが Cookie を保持していません。サイトに戻り、このブラウザーでもう一度始めてください。',
+        challenge_expired: 'サインインの要求が時間切れになりました。もう一度お試しください。',
+        unknown_credential: 'このパスキーはここでは登録が解除されています。新しいパスキーを作成するか、別のパスキーを選んでください。',
+        verification_failed: 'パスキーを確認できませんでした。もう一度試すか、別のパスキーを選んでください。',
+        user_verification_required: '端末で本人確認（PIN、指紋、顔認証）が行われませんでした。もう一度試して、確認を完了してください。',
+        invalid_request: 'サーバーがこの要求を受け付けませんでした。もう一度お試しください。',
+        payload_too_large: 'ブラウザーから送られたデータが大きすぎます。もう一度試すか、別のパスキーを選んでください。',
+        rate_limited: '試行回数が多すぎます。少し待ってから、もう一度お試しください。',
+        network_error: 'サーバーに接続できませんでした。接続を確認して、もう一度お試しください。',
+        bad_response: 'サーバーの応答をこのページが理解できませんでした。もう一度お試しください。',
+        server_error: 'サーバーで問題が発生しました。もう一度お試しください。',
+      },
+      reasons: {
+        authenticator_denied: '{site} では{model}を利用できません。{site} が認めている端末やパスワードマネージャーのパスキーを使ってください。',
+        authenticator_not_allowed: '{site} では{model}を利用できません。{site} が認めている端末やパスワードマネージャーのパスキーを使ってください。',
+        synced_passkey: '{site} では、セキュリティキーのように 1 台の端末だけに保存されるパスキーのみ利用できます。このパスキーは端末間で同期されています。セキュリティキーか、端末に固定されたパスキーを使ってください。',
+        attestation_not_verified: '{site} では、パスキーを保存している端末の証明が必要ですが、この端末からは証明が得られませんでした。{site} が承認したセキュリティキーを使ってください。',
+        counter_regression: 'このパスキーの使用回数が以前より小さく報告されました。複製された可能性があるため、拒否しました。繰り返し起こる場合はサイトにお問い合わせください。',
+      },
+      model: (name) => name ? name + ' のパスキー' : 'この種類のパスキー',
+      relatedOrigins: (rp) => rp + ' は、このサインインページでのパスキーの利用をまだ許可していません。サイトにお問い合わせください。',
+      waitSeconds: (n) => '試行回数が多すぎます。' + n + ' 秒待ってから、もう一度お試しください。',
+      other: (code) => '問題が発生しました（' + code + '）。もう一度お試しください。',
+      notAllowed: 'パスキーの画面が閉じられたか、時間切れになりました。準備ができたら、もう一度お試しください。',
+      exists: 'このアカウントのパスキーは、この端末に既にあります。そのパスキーでサインインしてください。',
+      rorRefused: (rp) => 'このブラウザーは、このサインインページで ' + rp + ' のパスキーを使うことを拒否しました。WebAuthn Related Origin Requests への対応と、https://' + rp + '/.well-known/webauthn にこのページが記載されていることが必要です。最新の Chrome、Edge、Safari を使うか、' + rp + ' で直接サインインしてください。',
+      security: (rp) => 'このブラウザーは、セキュリティ上の理由で、このページでの ' + rp + ' のパスキーの要求を拒否しました。',
+      aborted: 'パスキーの要求が取り消されました。もう一度お試しください。',
+      webauthnOther: (name) => 'パスキーで問題が発生しました（' + name + '）。もう一度お試しください。',
+      noHttps: 'このページは安全な接続（HTTPS）で読み込まれていないため、このブラウザーではパスキーを使えません。',
+      unsupported: 'このブラウザーはパスキーに対応していません。',
+    },
+  };
+  const T = STRINGS[lang];
 
   let lastAction = 'signin'; // what the retry button restarts
   let running = false;       // a ceremony is in progress
@@ -241,33 +335,33 @@
   }
 
   // ---- Errors in plain words ----
-  const EXPIRED = 'This sign-in page has expired. Go back to the site and start again.';
-  const API_TEXT = {
-    flow_not_found: EXPIRED,
-    flow_expired: EXPIRED,
-    flow_binding_mismatch: 'This sign-in was started in another browser or tab, or this browser did not keep its cookie. Go back to the site and start again in this browser.',
-    challenge_expired: 'The sign-in request timed out. Try again.',
-    unknown_credential: 'This passkey is no longer registered here. Create a new one or pick another.',
-    verification_failed: 'Your passkey could not be verified. Try again, or pick another passkey.',
-    user_verification_required: 'Your device did not verify you (PIN, fingerprint or face). Try again and complete the check.',
-    invalid_request: 'The server did not accept this request. Try again.',
-    payload_too_large: 'Your browser sent more data than the server accepts. Try again or pick another passkey.',
-    rate_limited: 'Too many attempts. Wait a moment, then try again.',
-    network_error: 'Could not reach the server. Check your connection and try again.',
-    bad_response: 'The server sent an answer this page did not understand. Try again.',
-    server_error: 'Something went wrong on the server. Try again.',
-  };
+  const EXPIRED = T.expired;
   const NO_RETRY = ['flow_not_found', 'flow_expired', 'flow_binding_mismatch'];
+  const fill = (text, name) => text.split('{site}').join(site).split('{model}').join(T.model(name));
+
+  // English: the server's own message (it names the case exactly); Japanese: the page's
+  // words for the code, or for the policy's reason.
+  function apiText(err) {
+    const code = err.code;
+    const reason = typeof err.body.reason === 'string' ? err.body.reason : '';
+    if (code === 'flow_not_found' || code === 'flow_expired') return EXPIRED;
+    if (lang === 'en' && err.serverMessage) return err.serverMessage;
+    if (reason && T.reasons[reason]) return fill(T.reasons[reason], err.body.authenticator);
+    if (code === 'invalid_request' && err.body.rp_id) return T.relatedOrigins(err.body.rp_id);
+    return T.api[code] || err.serverMessage || T.other(code);
+  }
 
   function handleApiError(err) {
     const code = err.code;
-    if (code === 'unknown_credential' && err.body.credential_id) {
+    // A passkey the broker does not know (revoked, or just refused by the site's policy
+    // at creation): tell the password manager to forget it.
+    if (err.body.credential_id && (code === 'unknown_credential' || err.body.reason)) {
       signal('signalUnknownCredential', { rpId: err.body.rp_id || rpId, credentialId: err.body.credential_id });
     }
-    let text = err.serverMessage || API_TEXT[code] || 'Something went wrong (' + code + '). Try again.';
+    let text = apiText(err);
     if (code === 'rate_limited' && err.retryAfter) {
       const n = err.retryAfter;
-      text = 'Too many attempts. Wait ' + n + (n === 1 ? ' second' : ' seconds') + ', then try again.';
+      text = T.waitSeconds(n);
       lockedUntil = Date.now() + n * 1000;
       setTimeout(() => setBusy(running), n * 1000 + 50);
     }
@@ -279,24 +373,19 @@
     const name = (err && err.name) || 'Error';
     switch (name) {
       case 'NotAllowedError':
-        return showError(name, 'The passkey prompt was closed or timed out. Try again when you are ready.');
+        return showError(name, T.notAllowed);
       case 'InvalidStateError':
         if (action === 'create') {
-          return showError(name, 'A passkey for this account already exists on this device. Sign in with it instead.',
-            { retry: false, signInInstead: true });
+          return showError(name, T.exists, { retry: false, signInInstead: true });
         }
         break;
       case 'SecurityError':
-        if (siteMode && needsRor) {
-          return showError(name, 'This browser refused to use your passkeys for ' + rpId + ' on this sign-in page. ' +
-            'It needs WebAuthn Related Origin Requests, and ' + rpId + ' must list this page in https://' + rpId +
-            '/.well-known/webauthn. Use an up-to-date Chrome, Edge or Safari, or sign in on ' + rpId + ' directly.');
-        }
-        return showError(name, 'This browser refused the passkey request for ' + rpId + ' on this page for security reasons.');
+        if (siteMode && needsRor) return showError(name, T.rorRefused(rpId));
+        return showError(name, T.security(rpId));
       case 'AbortError':
-        return showError(name, 'The passkey request was cancelled. Try again.');
+        return showError(name, T.aborted);
     }
-    return showError(name, 'Something went wrong with the passkey (' + name + '). Try again.');
+    return showError(name, T.webauthnOther(name));
   }
 
   // ---- Ceremonies ----
@@ -309,14 +398,87 @@
     }
   }
 
-  async function finish(result) {
+  // ---- PRF (opt-in per site): the outputs go to the site in the URL fragment of the
+  // redirect, which browsers never send to a server; the broker never receives them. ----
+  function decodePrfValues(v) {
+    if (!v || typeof v.first !== 'string') return null;
+    const out = { first: b64urlDecode(v.first) };
+    if (typeof v.second === 'string') out.second = b64urlDecode(v.second);
+    return out;
+  }
+
+  // The options' prf salts as BufferSource, whatever parse*FromJSON did with them.
+  function withPrf(options, json) {
+    const prf = json.extensions && json.extensions.prf;
+    if (!prf || !prf.eval) return options;
+    const evalValues = decodePrfValues(prf.eval);
+    if (!evalValues) return options;
+    options.extensions = Object.assign({}, options.extensions || {}, { prf: { eval: evalValues } });
+    return options;
+  }
+
+  function prfOutputs(cred) {
+    try {
+      const ext = cred.getClientExtensionResults ? cred.getClientExtensionResults() : {};
+      const prf = ext && ext.prf;
+      if (!prf) return { enabled: false, first: null, second: null };
+      const r = prf.results || {};
+      return {
+        enabled: prf.enabled === true || !!r.first,
+        first: r.first ? b64urlEncode(r.first) : null,
+        second: r.second ? b64urlEncode(r.second) : null,
+      };
+    } catch (e) {
+      return { enabled: false, first: null, second: null };
+    }
+  }
+
+  // What the broker receives: the credential without any PRF output.
+  function withoutPrf(json) {
+    const ext = json.clientExtensionResults;
+    if (ext && typeof ext === 'object' && 'prf' in ext) {
+      const copy = Object.assign({}, ext);
+      delete copy.prf;
+      json.clientExtensionResults = copy;
+    }
+    return json;
+  }
+
+  function prfFragment(asked, out) {
+    if (!asked) return '';
+    if (!out || !out.first) return 'latchkey_prf=unavailable';
+    let f = 'latchkey_prf=' + out.first;
+    if (out.second) f += '&latchkey_prf_next=' + out.second;
+    return f;
+  }
+
+  // A new passkey that supports PRF but gave no output at creation (most authenticators
+  // evaluate PRF only when signing in): one local assertion over a random challenge
+  // yields it. The assertion is not sent anywhere.
+  async function prfAfterCreate(publicKey, cred) {
+    try {
+      const got = await navigator.credentials.get({ publicKey: {
+        challenge: crypto.getRandomValues(new Uint8Array(32)),
+        rpId: publicKey.rp && publicKey.rp.id,
+        allowCredentials: [{ type: 'public-key', id: cred.rawId }],
+        userVerification: (publicKey.authenticatorSelection || {}).userVerification || 'preferred',
+        extensions: { prf: publicKey.extensions.prf },
+      } });
+      return got ? prfOutputs(got) : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  async function finish(result, fragment) {
     const target = safeRedirect(result.redirect_to);
     if (!target) throw new ApiError('bad_response');
     finished = true;
+    stopConditional();
     document.body.dataset.state = 'redirecting';
-    setStatus('Signed in. Returning to the site…');
+    setStatus(T.signedIn);
     try { await sendSignals(result.signals); } catch (e) { /* best effort */ }
-    window.location.assign(target);
+    window.location.assign(fragment ? target.split('#')[0] + '#' + fragment : target);
   }
 
   function needOptions(answer) {
@@ -324,16 +486,96 @@
     return answer.publicKey;
   }
 
+  // ---- Mediation ----
+  // Conditional: passkeys offered in the username field's autofill, running in the
+  // background while the page is open. Immediate: where getClientCapabilities() says
+  // so, the button first asks for a passkey of this device only, and falls back to the
+  // usual prompt (phones, security keys) when there is none.
+  let conditional = null;   // { controller } of the pending autofill request
+  let immediate = false;
+  let conditionalTimer = 0;
+
+  function stopConditional() {
+    clearTimeout(conditionalTimer);
+    if (conditional) {
+      conditional.controller.abort();
+      conditional = null;
+    }
+  }
+
+  async function verifyAssertion(publicKey, json, cred) {
+    setStatus(T.checking);
+    const out = prfOutputs(cred);
+    const result = await post('/authentication', withoutPrf(credentialJSON(cred)));
+    await finish(result, prfFragment(!!(publicKey.extensions && publicKey.extensions.prf), out));
+  }
+
+  function startConditional() {
+    if (finished || running || conditional || document.body.dataset.conditional !== 'on') return;
+    if (!ui.viewCreate.hidden) return;
+    const c = { controller: new AbortController(), settled: null };
+    conditional = c;
+    c.settled = conditionalRequest(c).catch(() => {});
+  }
+
+  async function conditionalRequest(c) {
+    const signal = c.controller.signal;
+    let cred = null;
+    let json = null;
+    let publicKey = null;
+    try {
+      json = needOptions(await post('/authentication/options', {}));
+      if (signal.aborted) return;
+      publicKey = withPrf(requestOptions(json), json);
+      // The challenge lives a few minutes: ask again before it expires.
+      conditionalTimer = setTimeout(() => { stopConditional(); startConditional(); }, 240000);
+      cred = await navigator.credentials.get({ publicKey, mediation: 'conditional', signal });
+    } catch (e) {
+      return; // aborted, or autofill unavailable: the button still works
+    } finally {
+      if (conditional === c) { conditional = null; clearTimeout(conditionalTimer); }
+    }
+    if (!cred || finished || running) return;
+    running = true;
+    lastAction = 'signin';
+    hideError();
+    setBusy(true);
+    document.body.dataset.state = 'busy';
+    document.body.dataset.mediation = 'conditional';
+    try {
+      await verifyAssertion(publicKey, json, cred);
+    } catch (err) {
+      if (err instanceof ApiError) handleApiError(err);
+      else handleWebAuthnError(err, 'signin');
+    } finally {
+      running = false;
+      setBusy(false);
+    }
+    if (!finished) setTimeout(startConditional, 0);
+  }
+
   // Keep nothing async between the click and navigator.credentials.* except
   // the one options fetch: older Safari drops the user gesture otherwise.
   async function signIn() {
-    setStatus('Preparing sign-in…');
-    const publicKey = requestOptions(needOptions(await post('/authentication/options', {})));
-    setStatus('Follow your browser’s prompt to use your passkey.');
-    const cred = await navigator.credentials.get({ publicKey });
+    setStatus(T.preparingSignIn);
+    const json = needOptions(await post('/authentication/options', {}));
+    const publicKey = withPrf(requestOptions(json), json);
+    setStatus(T.followPromptUse);
+    let cred = null;
+    if (immediate) {
+      try {
+        cred = await navigator.credentials.get({ publicKey, mediation: 'immediate' });
+        document.body.dataset.mediation = 'immediate';
+      } catch (e) {
+        // No passkey on this device (or the picker was dismissed): the usual prompt,
+        // with the same challenge, which nothing has used yet.
+        if (!e || e.name !== 'NotAllowedError') throw e;
+        document.body.dataset.mediation = 'immediate-fallback';
+      }
+    }
+    if (!cred) cred = await navigator.credentials.get({ publicKey });
     if (!cred) throw new DOMException('No passkey was chosen.', 'NotAllowedError');
-    setStatus('Checking your passkey…');
-    await finish(await post('/authentication', credentialJSON(cred)));
+    await verifyAssertion(publicKey, json, cred);
   }
 
   async function createPasskey() {
@@ -342,18 +584,31 @@
     const displayName = ui.displayName.value.trim();
     if (email) body.email = email;
     if (displayName) body.display_name = displayName;
-    setStatus('Preparing your new passkey…');
-    const publicKey = creationOptions(needOptions(await post('/registration/options', body)));
-    setStatus('Follow your browser’s prompt to create your passkey.');
+    setStatus(T.preparingCreate);
+    const json = needOptions(await post('/registration/options', body));
+    const publicKey = withPrf(creationOptions(json), json);
+    const prfAsked = !!(publicKey.extensions && publicKey.extensions.prf);
+    setStatus(T.followPromptCreate);
     const cred = await navigator.credentials.create({ publicKey });
     if (!cred) throw new DOMException('No passkey was created.', 'NotAllowedError');
-    setStatus('Saving your passkey…');
-    await finish(await post('/registration', credentialJSON(cred)));
+    setStatus(T.saving);
+    let out = prfOutputs(cred);
+    const result = await post('/registration', withoutPrf(credentialJSON(cred)));
+    if (prfAsked && out.enabled && !out.first) {
+      setStatus(T.unlocking);
+      out = (await prfAfterCreate(publicKey, cred)) || out;
+    }
+    await finish(result, prfFragment(prfAsked, out));
   }
 
   async function run(action) {
     if (running || finished) return;
     running = true;
+    // The autofill request first gives way: its options call must not land after ours,
+    // and a browser runs one WebAuthn request at a time.
+    const background = conditional;
+    stopConditional();
+    if (background) await background.settled;
     lastAction = action;
     hideError();
     setBusy(true);
@@ -371,15 +626,25 @@
       const target = [ui.retry, ui.errorLogin].find((b) => !b.hidden && !b.disabled);
       (target || ui.errorMessage).focus();
     }
+    if (!finished) startConditional();
   }
 
-  // Related Origin Requests: warn (never block) when the browser says it lacks them.
-  async function checkRelatedOrigins() {
-    if (!needsRor || typeof PKC.getClientCapabilities !== 'function') return;
-    try {
-      const caps = await PKC.getClientCapabilities();
-      if (caps && caps.relatedOrigins === false) ui.rorNotice.hidden = false;
-    } catch (e) { /* capabilities are advisory */ }
+  // Capabilities: Related Origin Requests (warn, never block) and immediate mediation;
+  // conditional mediation has its own probe. All advisory.
+  async function checkCapabilities() {
+    let caps = null;
+    if (typeof PKC.getClientCapabilities === 'function') {
+      try { caps = await PKC.getClientCapabilities(); } catch (e) { caps = null; }
+    }
+    if (caps && needsRor && caps.relatedOrigins === false) ui.rorNotice.hidden = false;
+    immediate = !!(caps && caps.immediateGet === true);
+    document.body.dataset.immediate = immediate ? 'on' : 'off';
+    let autofill = false;
+    if (typeof PKC.isConditionalMediationAvailable === 'function') {
+      try { autofill = await PKC.isConditionalMediationAvailable(); } catch (e) { autofill = false; }
+    }
+    document.body.dataset.conditional = autofill ? 'on' : 'off';
+    if (autofill) ui.usernameField.hidden = false;
   }
 
   // ---- Start ----
@@ -389,9 +654,7 @@
     if (!PKC || !navigator.credentials) {
       finished = true;
       setBusy(false);
-      showError('unsupported', window.isSecureContext === false
-        ? 'This browser does not support passkeys on this page, because it was not loaded over a secure (HTTPS) connection.'
-        : 'This browser does not support passkeys.', { retry: false });
+      showError('unsupported', window.isSecureContext === false ? T.noHttps : T.unsupported, { retry: false });
       return;
     }
     if (!flow) {
@@ -402,9 +665,9 @@
     }
     ui.signin.addEventListener('click', () => run('signin'));
     ui.form.addEventListener('submit', (e) => { e.preventDefault(); run('create'); });
-    ui.showCreate.addEventListener('click', () => showView('create'));
-    ui.showLogin.addEventListener('click', () => showView('login'));
-    ui.errorLogin.addEventListener('click', () => showView('login'));
+    ui.showCreate.addEventListener('click', () => { stopConditional(); showView('create'); });
+    ui.showLogin.addEventListener('click', () => { showView('login'); startConditional(); });
+    ui.errorLogin.addEventListener('click', () => { showView('login'); startConditional(); });
     ui.retry.addEventListener('click', () => run(lastAction));
     // Back from the site after a redirect: the flow has been used up.
     window.addEventListener('pageshow', (e) => {
@@ -412,8 +675,10 @@
         showError('flow_expired', EXPIRED, { retry: false });
       }
     });
-    document.body.dataset.state = 'ready';
-    checkRelatedOrigins();
+    checkCapabilities().finally(() => {
+      if (!document.body.dataset.state) document.body.dataset.state = 'ready';
+      startConditional();
+    });
   }
 
   init();

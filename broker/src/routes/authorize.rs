@@ -225,7 +225,17 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         && !RpId::parse("rp_id", &tenant.rp_id)
             .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
             .unwrap_or(false);
+    let locale = crate::i18n::Locale::negotiate(
+        get("ui_locales"),
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let page = AuthorizePage {
+        lang: locale.tag(),
+        t: locale.text(),
+        title: locale.sign_in_to(&tenant.name),
+        ror_notice: locale.ror_notice(&tenant.rp_id),
         asset_version: state.assets.version.clone(),
         style_integrity: state.assets.style_integrity.clone(),
         script_integrity: state.assets.script_integrity.clone(),

@@ -96,13 +96,17 @@ fn relying_party(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiE
                 .filter_map(|o| Url::parse(o).ok()),
         );
     }
-    RelyingParty::new(
+    let rp = RelyingParty::new(
         &tenant.rp_id,
         &tenant.name,
         &origins,
         tenant.user_verification,
     )
-    .map_err(ApiError::internal)
+    .map_err(ApiError::internal)?;
+    Ok(match &tenant.prf_salt {
+        Some(salt) => rp.with_prf(salt, tenant.prf_next_salt.as_deref()),
+        None => rp,
+    })
 }
 
 /// In `site` mode on another domain, the site's `/.well-known/webauthn` must list the
@@ -264,7 +268,19 @@ pub async fn registration_options(
         d => d.map(str::to_owned),
     };
     ensure_related_origin(&state, &tenant).await?;
-    let rp = relying_party(&state, &tenant)?;
+    let mut rp = relying_party(&state, &tenant)?;
+    // Direct attestation proves the AAGUID against the operator's roots; without roots
+    // no passkey can be proven, and the policy refuses it after the ceremony.
+    if tenant.policy.verifies_aaguid() && !state.settings.attestation_roots.is_empty() {
+        rp = rp.with_attestation(
+            crate::passkeys::attestation_ca_list(
+                &state.settings.attestation_roots,
+                &tenant.policy.aaguid_allow,
+                crate::aaguids::names(),
+            )
+            .map_err(ApiError::internal)?,
+        );
+    }
     let user_uuid = Uuid::new_v4();
     let name = email
         .clone()
@@ -336,6 +352,14 @@ async fn refuse(
                 "This passkey could not be verified. Try again.",
             ),
         ),
+        CeremonyFailure::Policy(r) => {
+            let mut err = ApiError::new(StatusCode::BAD_REQUEST, r.code(), r.message(&tenant.name))
+                .with("reason", r.reason());
+            if let Some(name) = r.authenticator() {
+                err = err.with("authenticator", name);
+            }
+            (r.reason().to_owned(), err)
+        }
         CeremonyFailure::Internal(e) => return ApiError::internal(e),
     };
     state.metrics.ceremony(kind, &reason);
@@ -430,10 +454,21 @@ pub async fn authentication(
                 &tenant,
                 &flow,
                 "get",
-                CeremonyFailure::Verification("counter".into()),
+                CeremonyFailure::Policy(crate::policy::Refusal::CounterRegression),
             )
             .await);
         }
+    }
+    // The tenant's passkey policy, on the AAGUID stored at registration and the BE flag
+    // signed in this assertion.
+    let be = Flags::from_auth_data(&credential.response.authenticator_data)
+        .is_some_and(|f| f.backup_eligible);
+    let aaguid = Uuid::parse_str(&stored.aaguid).unwrap_or_default();
+    if let Err(r) = tenant
+        .policy
+        .check(aaguid, stored.aaguid_verified, be, crate::aaguids::names())
+    {
+        return Err(refuse(&state, &tenant, &flow, "get", CeremonyFailure::Policy(r)).await);
     }
     let passkey_json = serde_json::from_str::<webauthn_rs::prelude::Passkey>(&stored.passkey)
         .ok()
@@ -499,8 +534,15 @@ pub async fn registration(
         .and_then(|r| serde_json::from_str(r).ok())
         .ok_or_else(|| ApiError::internal("registration challenge without account"))?;
     let rp = relying_party(&state, &tenant)?;
-    let passkey = match rp.finish_registration(&credential, &ch.state) {
+    let (passkey, aaguid_verified) = match rp.finish_registration(&credential, &ch.state) {
         Ok(p) => p,
+        Err(f @ CeremonyFailure::Policy(_)) => {
+            // The authenticator keeps a passkey the broker refused: the page tells it to
+            // forget it (signalUnknownCredential).
+            return Err(refuse(&state, &tenant, &flow, "create", f)
+                .await
+                .with("credential_id", b64(&credential.raw_id)));
+        }
         Err(f) => return Err(refuse(&state, &tenant, &flow, "create", f).await),
     };
     let Some(attested) = crate::passkeys::read_attestation(&credential.response.attestation_object)
@@ -515,6 +557,18 @@ pub async fn registration(
         .await);
     };
     let credential_id = b64(&attested.credential_id);
+    if let Err(r) = tenant.policy.check(
+        attested.aaguid,
+        aaguid_verified,
+        attested.flags.backup_eligible,
+        crate::aaguids::names(),
+    ) {
+        return Err(
+            refuse(&state, &tenant, &flow, "create", CeremonyFailure::Policy(r))
+                .await
+                .with("credential_id", credential_id),
+        );
+    }
     if accounts::credential_exists(&state.db, &credential_id).await? {
         return Err(refuse(
             &state,
@@ -550,6 +604,7 @@ pub async fn registration(
         counter: i64::from(attested.counter),
         created_at: t,
         last_used_at: Some(t),
+        aaguid_verified,
     };
     let outcome = Outcome {
         user: &user,
