@@ -7,11 +7,16 @@
 //! # open http://localhost:8081
 //! ```
 //!
+//! When the tenant has PRF on, the signed-in page shows a note encrypted end to end with
+//! a key that only the passkey can give: the browser derives it from the PRF output
+//! (`latchkey-prf.js`, shipped with the SDK), and this server stores only ciphertext.
+//!
 //! Settings: `DEMO_ISSUER` (default `http://localhost:8080`), `DEMO_BIND` (default
 //! `127.0.0.1:8081`), `DEMO_BASE` (default `http://localhost:8081`), `DEMO_CLIENT_ID`
 //! (default `demo`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use latchkey_client::actix::Integration;
@@ -31,12 +36,14 @@ fn escape(s: &str) -> String {
 fn page(body: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'"))
         .insert_header(("Cache-Control", "no-store"))
         .body(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
              <title>Demo site</title><style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}\
-             dt{{font-weight:600}}dd{{margin:0 0 .6rem;font-family:monospace;word-break:break-all}}a,button{{font-size:1rem}}</style></head>\
+             dt{{font-weight:600}}dd{{margin:0 0 .6rem;font-family:monospace;word-break:break-all}}a,button{{font-size:1rem}}\
+             textarea{{width:100%;min-height:5rem;font:inherit}}</style>\
+             <script src=\"/latchkey-prf.js\" defer></script><script src=\"/demo.js\" defer></script></head>\
              <body><h1>Demo site</h1>{body}</body></html>"
         ))
 }
@@ -48,6 +55,12 @@ async fn home(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
              <dt>Subject (sub)</dt><dd id=\"sub\">{}</dd><dt>Passkey id</dt><dd id=\"passkey-id\">{}</dd>\
              <dt>Backed up (synced)</dt><dd id=\"backed-up\">{}</dd><dt>New account</dt><dd id=\"new-user\">{}</dd>\
              <dt>Re-verified passkey signature</dt><dd>yes</dd></dl>\
+             <section id=\"note\"><h2>Your encrypted note</h2>\
+             <p id=\"prf-status\">Looking for your passkey's key…</p>\
+             <p>Key id: <code id=\"key-id\"></code></p>\
+             <textarea id=\"note-text\" aria-label=\"Note\" disabled></textarea>\
+             <p><button id=\"note-save\" type=\"button\" disabled>Encrypt and save</button> <span id=\"note-message\" role=\"status\"></span></p>\
+             <p>Only your passkey can open this note: this site keeps only the ciphertext.</p></section>\
              <form method=\"post\" action=\"/logout\"><button id=\"sign-out\">Sign out</button></form>",
             escape(&s.sub),
             escape(&s.passkey_id),
@@ -90,6 +103,103 @@ async fn logout(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
     lk.logout(&req)
 }
 
+/// Ciphertexts of notes by subject. The server never holds a key.
+#[derive(Default)]
+struct Notes(Mutex<HashMap<String, String>>);
+
+fn script(body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(body)
+}
+
+async fn prf_js() -> HttpResponse {
+    script(include_str!("../js/latchkey-prf.js"))
+}
+
+async fn demo_js() -> HttpResponse {
+    script(DEMO_JS)
+}
+
+async fn get_note(
+    req: HttpRequest,
+    lk: web::Data<Integration>,
+    notes: web::Data<Notes>,
+) -> HttpResponse {
+    let Some(s) = lk.current(&req) else {
+        return HttpResponse::Unauthorized().finish();
+    };
+    let sealed = notes.0.lock().ok().and_then(|m| m.get(&s.sub).cloned());
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "sealed": sealed }))
+}
+
+async fn put_note(
+    req: HttpRequest,
+    lk: web::Data<Integration>,
+    notes: web::Data<Notes>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    let Some(s) = lk.current(&req) else {
+        return HttpResponse::Unauthorized().finish();
+    };
+    let sealed = body.get("sealed").and_then(|v| v.as_str()).filter(|v| {
+        (40..=16_384).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    let Some(sealed) = sealed else {
+        return HttpResponse::BadRequest().body("sealed must be base64url ciphertext");
+    };
+    if let Ok(mut m) = notes.0.lock() {
+        m.insert(s.sub.clone(), sealed.to_owned());
+    }
+    HttpResponse::NoContent().finish()
+}
+
+/// The signed-in page's script: unlock the note with the passkey's key.
+const DEMO_JS: &str = r#"(async function () {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  if (!$('note')) return;
+  const prf = await LatchkeyPrf.take({ info: 'latchkey demo note v1' });
+  document.body.dataset.prf = prf.status;
+  if (!prf.key) {
+    $('prf-status').textContent = prf.status === 'unavailable'
+      ? 'This passkey or browser cannot give an encryption key (no PRF), so the note stays locked.'
+      : 'No key from your passkey on this visit (PRF is off for this site, or the page was reloaded): sign in again to unlock the note.';
+    document.body.dataset.note = 'locked';
+    return;
+  }
+  $('key-id').textContent = prf.keyId;
+  $('prf-status').textContent = 'Unlocked with your passkey.';
+  const res = await fetch('/note', { credentials: 'same-origin' });
+  const { sealed } = await res.json();
+  if (sealed) {
+    try {
+      $('note-text').value = await LatchkeyPrf.decrypt(prf.key, sealed);
+      document.body.dataset.note = 'opened';
+    } catch (e) {
+      $('prf-status').textContent = 'This note was sealed with another passkey; this one cannot open it.';
+      document.body.dataset.note = 'locked';
+      return;
+    }
+  } else {
+    document.body.dataset.note = 'empty';
+  }
+  $('note-text').disabled = false;
+  $('note-save').disabled = false;
+  $('note-save').addEventListener('click', async () => {
+    const body = JSON.stringify({ sealed: await LatchkeyPrf.encrypt(prf.key, $('note-text').value) });
+    const r = await fetch('/note', { method: 'PUT', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body });
+    $('note-message').textContent = r.ok ? 'Saved, encrypted.' : 'Could not save.';
+    document.body.dataset.note = r.ok ? 'saved' : 'error';
+  });
+})();
+"#;
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let issuer = env("DEMO_ISSUER", "http://localhost:8080");
@@ -111,9 +221,15 @@ async fn main() -> std::io::Result<()> {
     ));
     let bind = env("DEMO_BIND", "127.0.0.1:8081");
     println!("demo site on {base} (broker {issuer})");
+    let notes = web::Data::new(Notes::default());
     HttpServer::new(move || {
         App::new()
             .app_data(lk.clone())
+            .app_data(notes.clone())
+            .route("/latchkey-prf.js", web::get().to(prf_js))
+            .route("/demo.js", web::get().to(demo_js))
+            .route("/note", web::get().to(get_note))
+            .route("/note", web::put().to(put_note))
             .route("/", web::get().to(home))
             .route("/login", web::get().to(login))
             .route("/callback", web::get().to(callback))
