@@ -551,7 +551,6 @@
       running = false;
       setBusy(false);
     }
-    if (!finished) setTimeout(startConditional, 0);
   }
 
   // Keep nothing async between the click and navigator.credentials.* except
@@ -567,10 +566,11 @@
         cred = await navigator.credentials.get({ publicKey, mediation: 'immediate' });
         document.body.dataset.mediation = 'immediate';
       } catch (e) {
-        // No passkey on this device (or the picker was dismissed): the usual prompt,
-        // with the same challenge, which nothing has used yet.
-        if (!e || e.name !== 'NotAllowedError') throw e;
+        // No passkey on this device, the picker dismissed, or a browser that refuses
+        // immediate mediation for these options: the usual prompt, with the same
+        // challenge, which nothing has used yet.
         document.body.dataset.mediation = 'immediate-fallback';
+        document.body.dataset.immediateError = (e && e.name) || 'Error';
       }
     }
     if (!cred) cred = await navigator.credentials.get({ publicKey });
@@ -626,7 +626,6 @@
       const target = [ui.retry, ui.errorLogin].find((b) => !b.hidden && !b.disabled);
       (target || ui.errorMessage).focus();
     }
-    if (!finished) startConditional();
   }
 
   // Capabilities: Related Origin Requests (warn, never block) and immediate mediation;
@@ -644,7 +643,12 @@
       try { autofill = await PKC.isConditionalMediationAvailable(); } catch (e) { autofill = false; }
     }
     document.body.dataset.conditional = autofill ? 'on' : 'off';
-    if (autofill) ui.usernameField.hidden = false;
+    if (autofill) {
+      // The request starts when the person reaches the field, so that a passkey is
+      // never used unless they pick it there.
+      ui.usernameField.hidden = false;
+      ui.username.addEventListener('focus', startConditional);
+    }
   }
 
   // ---- Start ----
@@ -666,8 +670,8 @@
     ui.signin.addEventListener('click', () => run('signin'));
     ui.form.addEventListener('submit', (e) => { e.preventDefault(); run('create'); });
     ui.showCreate.addEventListener('click', () => { stopConditional(); showView('create'); });
-    ui.showLogin.addEventListener('click', () => { showView('login'); startConditional(); });
-    ui.errorLogin.addEventListener('click', () => { showView('login'); startConditional(); });
+    ui.showLogin.addEventListener('click', () => showView('login'));
+    ui.errorLogin.addEventListener('click', () => showView('login'));
     ui.retry.addEventListener('click', () => run(lastAction));
     // Back from the site after a redirect: the flow has been used up.
     window.addEventListener('pageshow', (e) => {
@@ -677,7 +681,6 @@
     });
     checkCapabilities().finally(() => {
       if (!document.body.dataset.state) document.body.dataset.state = 'ready';
-      startConditional();
     });
   }
 

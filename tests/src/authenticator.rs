@@ -146,6 +146,17 @@ pub struct SoftAuthenticator {
     backup_eligible: bool,
     backed_up: bool,
     counting: bool,
+    packed: Option<PackedAttestation>,
+}
+
+/// What `packed` attestation (WebAuthn §8.2) signs with: the attestation key and its
+/// certificate chain, leaf first, DER.
+#[derive(Clone, Debug)]
+pub struct PackedAttestation {
+    /// The attestation private key.
+    pub key: SigningKey,
+    /// `x5c`: the attestation certificate, then any intermediates.
+    pub chain: Vec<Vec<u8>>,
 }
 
 impl Default for SoftAuthenticator {
@@ -230,7 +241,15 @@ impl SoftAuthenticator {
             backup_eligible: true,
             backed_up: true,
             counting: false,
+            packed: None,
         }
+    }
+
+    /// Answers registrations with `packed` attestation signed by `attestation` (x5c)
+    /// instead of `none`.
+    pub fn with_packed_attestation(mut self, attestation: PackedAttestation) -> Self {
+        self.packed = Some(attestation);
+        self
     }
 
     /// Whether it performs user verification (sets UV).
@@ -333,17 +352,6 @@ impl SoftAuthenticator {
         auth_data.extend_from_slice(&credential_id);
         auth_data.extend_from_slice(&cose);
 
-        let attestation = Cbor::Map(vec![
-            (Cbor::Text("fmt".into()), Cbor::Text("none".into())),
-            (Cbor::Text("attStmt".into()), Cbor::Map(Vec::new())),
-            (
-                Cbor::Text("authData".into()),
-                Cbor::Bytes(auth_data.clone()),
-            ),
-        ]);
-        let mut attestation_object = Vec::new();
-        ciborium::into_writer(&attestation, &mut attestation_object).expect("CBOR into a Vec");
-
         let client_data_json = client_data(
             tamper
                 .client_data_type
@@ -352,6 +360,39 @@ impl SoftAuthenticator {
             tamper.challenge.as_deref().unwrap_or(challenge),
             tamper.origin.as_deref().unwrap_or(origin),
         );
+        let (fmt, att_stmt) = match &self.packed {
+            None => ("none", Cbor::Map(Vec::new())),
+            Some(p) => {
+                // packed, full attestation: sig over authenticatorData ‖ clientDataHash.
+                let mut signed = auth_data.clone();
+                signed.extend_from_slice(&Sha256::digest(&client_data_json));
+                let sig: Signature = p.key.sign(&signed);
+                (
+                    "packed",
+                    Cbor::Map(vec![
+                        (Cbor::Text("alg".into()), Cbor::Integer((-7).into())),
+                        (
+                            Cbor::Text("sig".into()),
+                            Cbor::Bytes(sig.to_der().as_bytes().to_vec()),
+                        ),
+                        (
+                            Cbor::Text("x5c".into()),
+                            Cbor::Array(p.chain.iter().cloned().map(Cbor::Bytes).collect()),
+                        ),
+                    ]),
+                )
+            }
+        };
+        let attestation = Cbor::Map(vec![
+            (Cbor::Text("fmt".into()), Cbor::Text(fmt.into())),
+            (Cbor::Text("attStmt".into()), att_stmt),
+            (
+                Cbor::Text("authData".into()),
+                Cbor::Bytes(auth_data.clone()),
+            ),
+        ]);
+        let mut attestation_object = Vec::new();
+        ciborium::into_writer(&attestation, &mut attestation_object).expect("CBOR into a Vec");
         let spki = signing_key
             .verifying_key()
             .to_public_key_der()

@@ -189,6 +189,12 @@ impl Browser {
 
     /// Opens a new tab with a virtual authenticator.
     pub async fn new_page(&self, authenticator: Authenticator) -> Page {
+        self.new_page_with(authenticator, json!({})).await
+    }
+
+    /// Opens a new tab with a virtual authenticator whose CDP options are completed by
+    /// `extra` (e.g. `{"hasPrf": true}`, `{"defaultBackupEligibility": true}`).
+    pub async fn new_page_with(&self, authenticator: Authenticator, extra: Value) -> Page {
         let target = self
             .conn
             .call(None, "Target.createTarget", json!({"url": "about:blank"}))
@@ -214,18 +220,22 @@ impl Browser {
         page.call("Runtime.enable", json!({})).await;
         page.call("WebAuthn.enable", json!({"enableUI": false}))
             .await;
+        let mut options = json!({
+            "protocol": "ctap2",
+            "ctap2Version": "ctap2_1",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": authenticator.user_verification,
+            "isUserVerified": authenticator.user_verification,
+            "automaticPresenceSimulation": true,
+        });
+        if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
         let added = page
             .call(
                 "WebAuthn.addVirtualAuthenticator",
-                json!({"options": {
-                    "protocol": "ctap2",
-                    "ctap2Version": "ctap2_1",
-                    "transport": "internal",
-                    "hasResidentKey": true,
-                    "hasUserVerification": authenticator.user_verification,
-                    "isUserVerified": authenticator.user_verification,
-                    "automaticPresenceSimulation": true,
-                }}),
+                json!({ "options": options }),
             )
             .await;
         Page {

@@ -93,3 +93,53 @@ impl SiteServer {
         *self.hits.lock().unwrap()
     }
 }
+
+/// A test attestation root and a `packed` attestation identity under it for the AAGUID
+/// `aaguid` (WebAuthn §8.2.1: C, O, OU "Authenticator Attestation", CN; not a CA; the
+/// FIDO AAGUID extension 1.3.6.1.4.1.45724.1.1.4). Returns the root as PEM and what the
+/// soft authenticator signs with.
+pub fn attestation_root(aaguid: [u8; 16]) -> (String, crate::authenticator::PackedAttestation) {
+    use p256::pkcs8::DecodePrivateKey as _;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.distinguished_name
+        .push(DnType::CommonName, "Latchkey test attestation root");
+    let root = ca.self_signed(&ca_key).unwrap();
+
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.distinguished_name.push(DnType::CountryName, "JP");
+    leaf.distinguished_name
+        .push(DnType::OrganizationName, "Latchkey Tests");
+    leaf.distinguished_name
+        .push(DnType::OrganizationalUnitName, "Authenticator Attestation");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "Test security key");
+    let mut octets = vec![0x04, 0x10];
+    octets.extend_from_slice(&aaguid);
+    leaf.custom_extensions = vec![CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 4, 1, 45724, 1, 1, 4],
+        octets,
+    )];
+    let issuer = Issuer::new(ca, ca_key);
+    let cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let key = p256::ecdsa::SigningKey::from_pkcs8_der(&leaf_key.serialize_der()).unwrap();
+    (
+        root.pem(),
+        crate::authenticator::PackedAttestation {
+            key,
+            chain: vec![cert.der().to_vec()],
+        },
+    )
+}
