@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod passkeys;
 pub mod ratelimit;
 pub mod routes;
+pub mod security;
 pub mod store;
 pub mod templates;
 pub mod util;
