@@ -812,3 +812,82 @@ async fn the_logs_of_an_attack_run_hold_no_secret() {
         assert!(!metrics.contains(s.as_str()));
     }
 }
+
+#[tokio::test]
+async fn every_page_and_token_answer_is_no_store_and_pages_carry_the_strict_headers() {
+    let (broker, mut auth) = enrolled_with(&[]).await;
+    let (flow, code) = fresh_code(&broker, "acme", &mut auth).await;
+    let browser = broker.browser();
+    let mut answers = Vec::new();
+    // Pages: the landing page, the hosted page, and the error pages.
+    for path in [
+        "/".to_owned(),
+        format!(
+            "/authorize?response_type=code&client_id=acme&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=s",
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+            Pkce::new().challenge
+        ),
+        "/authorize?client_id=nobody".to_owned(),
+        "/authorize?client_id=acme&redirect_uri=https%3A%2F%2Fevil.example%2F".to_owned(),
+    ] {
+        let res = browser.get(broker.url(&path)).send().await.unwrap();
+        let html = res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html");
+        assert!(html, "{path} is a page");
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'")
+                && csp.contains("script-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("unsafe-inline")
+                && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["cross-origin-opener-policy"], "same-origin", "{path}");
+        answers.push((path, res.headers().clone()));
+    }
+    // Token answers and their errors, and the ceremony API.
+    let res = broker
+        .backend()
+        .post(broker.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "acme"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", flow.pkce.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    answers.push(("/oauth/token".into(), res.headers().clone()));
+    let (flow, code) = fresh_code(&broker, "acme", &mut auth).await;
+    for _ in 0..2 {
+        let res = broker
+            .backend()
+            .post(broker.url("/api/v1/sign-ins/redeem"))
+            .json(&json!({"client_id": "acme", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT}))
+            .send()
+            .await
+            .unwrap();
+        answers.push(("/api/v1/sign-ins/redeem".into(), res.headers().clone()));
+    }
+    let res = flow
+        .browser
+        .post(broker.url(&format!("/api/v1/flows/{}/authentication/options", flow.id)))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    answers.push(("ceremony".into(), res.headers().clone()));
+    for (path, h) in answers {
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+    }
+}
