@@ -73,7 +73,7 @@ async fn worker(
         };
         let code = flow.code_from(&answer);
         let body = json!({"client_id": "crash", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
-        let redeemed = if (round + n) % 2 == 0 {
+        let redeemed = if (round + n).is_multiple_of(2) {
             redeem_once(&base, port, &body).await
         } else {
             Redeem::NotTried
@@ -95,7 +95,7 @@ async fn worker(
         };
         let code = flow.code_from(&answer);
         let body = json!({"client_id": "crash", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
-        let redeemed = if (round + n) % 2 == 1 {
+        let redeemed = if !(round + n).is_multiple_of(2) {
             redeem_once(&base, port, &body).await
         } else {
             Redeem::NotTried
