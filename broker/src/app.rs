@@ -115,10 +115,11 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(middleware::from_fn(crate::security::guard))
                 .wrap(middleware::from_fn(crate::web::observe))
                 .configure(routes::configure)
         })
-        .client_request_timeout(Duration::from_secs(10))
+        .client_request_timeout(Duration::from_secs(state.settings.header_timeout))
         .client_disconnect_timeout(Duration::from_secs(2))
         .max_connection_rate(256)
         .shutdown_timeout(20);
@@ -129,6 +130,7 @@ impl Application {
         .map_err(|e| StartError::Bind(state.settings.bind.to_string(), e))?
         .run();
         spawn_janitor(state.clone());
+        crate::security::spawn_counter_janitor(state.clone());
         spawn_key_refresher(state.clone());
         Ok(Self {
             port,

@@ -47,6 +47,11 @@ struct FileSettings {
     rate_limit_exempt: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
     rate_limit_per_minute: Option<u32>,
+    flows_per_ip: Option<u32>,
+    ceremony_attempts_per_flow: Option<u32>,
+    redeem_failures_per_minute: Option<u32>,
+    request_timeout: Option<u64>,
+    header_timeout: Option<u64>,
     code_ttl: Option<u64>,
     flow_ttl: Option<u64>,
     challenge_ttl: Option<u64>,
@@ -100,6 +105,21 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// Requests per minute per client IP on the front and back channels.
     pub rate_limit_per_minute: u32,
+    /// Flows one client IP may open per flow lifetime, counted across instances
+    /// (`LATCHKEY_FLOWS_PER_IP`, default 100).
+    pub flows_per_ip: u32,
+    /// Ceremony attempts (options calls) per flow, counted across instances
+    /// (`LATCHKEY_CEREMONY_ATTEMPTS_PER_FLOW`, default 20).
+    pub ceremony_attempts_per_flow: u32,
+    /// Failed redeems per tenant and minute before its redeems answer `slow_down`, counted
+    /// across instances (`LATCHKEY_REDEEM_FAILURES_PER_MINUTE`, default 600).
+    pub redeem_failures_per_minute: u32,
+    /// Seconds a whole request may take, body included, before `408`
+    /// (`LATCHKEY_REQUEST_TIMEOUT`, default 30).
+    pub request_timeout: u64,
+    /// Seconds a client has to send its request line and headers before `408`
+    /// (`LATCHKEY_HEADER_TIMEOUT`, default 10).
+    pub header_timeout: u64,
     /// Lifetime of a code, seconds (`LATCHKEY_CODE_TTL`, default 60).
     pub code_ttl: i64,
     /// Lifetime of a flow, seconds (default 600).
@@ -380,6 +400,19 @@ impl Settings {
             rate_limit_exempt,
             trusted_proxies,
             rate_limit_per_minute: f.rate_limit_per_minute.unwrap_or(300),
+            flows_per_ip: at_least_one("LATCHKEY_FLOWS_PER_IP", f.flows_per_ip, 100)?,
+            ceremony_attempts_per_flow: at_least_one(
+                "LATCHKEY_CEREMONY_ATTEMPTS_PER_FLOW",
+                f.ceremony_attempts_per_flow,
+                20,
+            )?,
+            redeem_failures_per_minute: at_least_one(
+                "LATCHKEY_REDEEM_FAILURES_PER_MINUTE",
+                f.redeem_failures_per_minute,
+                600,
+            )?,
+            request_timeout: seconds("LATCHKEY_REQUEST_TIMEOUT", f.request_timeout, 30)?,
+            header_timeout: seconds("LATCHKEY_HEADER_TIMEOUT", f.header_timeout, 10)?,
             code_ttl: ttl("LATCHKEY_CODE_TTL", f.code_ttl, 60, 600)?,
             flow_ttl: ttl("LATCHKEY_FLOW_TTL", f.flow_ttl, 600, 3600)?,
             challenge_ttl: ttl("LATCHKEY_CHALLENGE_TTL", f.challenge_ttl, 300, 3600)?,
@@ -421,6 +454,22 @@ impl Settings {
     /// Whether `ip` is in an exempt range.
     pub fn is_rate_limit_exempt(&self, ip: IpAddr) -> bool {
         self.rate_limit_exempt.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// A count setting that must be at least 1.
+fn at_least_one(name: &str, v: Option<u32>, default: u32) -> Result<u32, ConfigError> {
+    match v.unwrap_or(default) {
+        0 => Err(err(name, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// A timeout setting: 1 to 3600 seconds.
+fn seconds(name: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError> {
+    match v.unwrap_or(default) {
+        n @ 1..=3600 => Ok(n),
+        _ => Err(err(name, "must be between 1 and 3600 seconds")),
     }
 }
 
@@ -561,6 +610,19 @@ fn overlay_env(
         "LATCHKEY_RATE_LIMIT_PER_MINUTE",
         &mut f.rate_limit_per_minute,
     )?;
+    num(env, "LATCHKEY_FLOWS_PER_IP", &mut f.flows_per_ip)?;
+    num(
+        env,
+        "LATCHKEY_CEREMONY_ATTEMPTS_PER_FLOW",
+        &mut f.ceremony_attempts_per_flow,
+    )?;
+    num(
+        env,
+        "LATCHKEY_REDEEM_FAILURES_PER_MINUTE",
+        &mut f.redeem_failures_per_minute,
+    )?;
+    num(env, "LATCHKEY_REQUEST_TIMEOUT", &mut f.request_timeout)?;
+    num(env, "LATCHKEY_HEADER_TIMEOUT", &mut f.header_timeout)?;
     num(env, "LATCHKEY_CODE_TTL", &mut f.code_ttl)?;
     num(env, "LATCHKEY_FLOW_TTL", &mut f.flow_ttl)?;
     num(env, "LATCHKEY_CHALLENGE_TTL", &mut f.challenge_ttl)?;
@@ -621,6 +683,15 @@ mod tests {
         assert_eq!(s.issuer_str(), "http://localhost:8080");
         assert_eq!(s.rp_id.as_str(), "localhost");
         assert_eq!(s.code_ttl, 60);
+        assert_eq!(
+            (
+                s.flows_per_ip,
+                s.ceremony_attempts_per_flow,
+                s.redeem_failures_per_minute
+            ),
+            (100, 20, 600)
+        );
+        assert_eq!((s.request_timeout, s.header_timeout), (30, 10));
         assert!(s.database_url.starts_with("sqlite://./latchkey-data/"));
     }
 
@@ -636,6 +707,10 @@ mod tests {
         assert_eq!(e.name, "LATCHKEY_RP_ID");
         let e = load(&[("LATCHKEY_RATE_LIMIT_EXEMPT", "not-a-net")]).unwrap_err();
         assert_eq!(e.name, "LATCHKEY_RATE_LIMIT_EXEMPT");
+        let e = load(&[("LATCHKEY_FLOWS_PER_IP", "0")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_FLOWS_PER_IP");
+        let e = load(&[("LATCHKEY_REQUEST_TIMEOUT", "0")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_REQUEST_TIMEOUT");
         let e = load(&[("LATCHKEY_MASTER_KEY", "short")]).unwrap_err();
         assert_eq!(e.name, "LATCHKEY_MASTER_KEY");
         let e = load(&[("LATCHKEY_DATABASE_URL", "postgres://u:pw@db/x")]).unwrap_err();

@@ -91,6 +91,13 @@ impl RedirectUri {
         &self.0
     }
 
+    /// Whether `presented` is one of the `registered` redirect URIs, compared as exact
+    /// strings: no normalisation of case, percent-encoding, ports, dots or paths
+    /// (RFC 9700 §4.1.1), so no variant of a registered URI can be used to redirect.
+    pub fn is_registered(registered: &[String], presented: &str) -> bool {
+        registered.iter().any(|r| r == presented)
+    }
+
     /// Builds `redirect_uri?key=value&…`, appending to an existing query correctly.
     pub fn with_query(&self, pairs: &[(&str, &str)]) -> String {
         match Url::parse(&self.0) {
@@ -160,6 +167,12 @@ impl CodeVerifier {
                 "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' or '~'",
             ))
         }
+    }
+}
+
+impl Drop for CodeVerifier {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

@@ -26,6 +26,7 @@ pub mod passkeys;
 pub mod policy;
 pub mod ratelimit;
 pub mod routes;
+pub mod security;
 pub mod store;
 pub mod templates;
 pub mod util;

@@ -78,6 +78,7 @@ pub fn html(status: actix_web::http::StatusCode) -> actix_web::HttpResponseBuild
     b.content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header(("cross-origin-opener-policy", "same-origin"))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     b
 }
@@ -106,13 +107,17 @@ pub fn client_ip(req: &HttpRequest, settings: &Settings) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// Applies a rate-limit bucket to this request's client, unless it is exempt.
+/// Applies a rate-limit bucket to this request's client, unless it is exempt; the first
+/// refusal of a client in a window is an audit event (`rate_limit.hit`).
 pub fn rate_limit(state: &AppState, req: &HttpRequest, bucket: &'static str) -> Result<(), u64> {
     let ip = client_ip(req, &state.settings);
     if state.settings.is_rate_limit_exempt(ip) {
         return Ok(());
     }
-    state.limiter.check(bucket, ip)
+    state.limiter.count(bucket, ip).map_err(|refusal| {
+        crate::security::rate_limit_hit(state, bucket, Some(ip), None, refusal);
+        refusal.retry_after
+    })
 }
 
 /// Middleware: common security headers on every answer, and one structured log line per

@@ -693,3 +693,23 @@ impl Drop for DemoSite {
         let _ = self.child.wait();
     }
 }
+
+impl Broker {
+    /// The process id of this instance.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the process with SIGKILL (no draining, no shutdown of the database pool),
+    /// then starts it again on the same data directory and settings (a new port), as a
+    /// crash and a supervisor's restart would.
+    pub fn kill_and_restart(mut self) -> Broker {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let dir = self.dir.clone();
+        let env = std::mem::take(&mut self.env);
+        Self::spawn(dir, env)
+    }
+}

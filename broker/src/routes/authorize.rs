@@ -68,25 +68,9 @@ fn error_redirect(
 /// `GET /authorize`
 pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(wait) = crate::web::rate_limit(&state, &req, "authorize") {
-        let mut res = error_page(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-in attempts",
-            &format!("Wait {wait} seconds, then go back to the site and try again."),
-            "",
-        );
-        if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return res;
+        return too_many(&state, wait);
     }
-    let mut params: HashMap<String, String> = HashMap::new();
-    let mut duplicate: Option<String> = None;
-    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        if params.insert(k.to_string(), v.to_string()).is_some() {
-            duplicate.get_or_insert_with(|| k.to_string());
-        }
-    }
+    let (params, duplicate) = read_query(req.query_string());
     let get = |k: &str| params.get(k).map(String::as_str);
 
     // RFC 6749 §4.1.2.1: without a known client and an exactly registered redirect URI,
@@ -124,7 +108,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
             owner_fix,
         );
     };
-    if !tenant.redirect_uris.iter().any(|r| r == redirect_raw) {
+    if !RedirectUri::is_registered(&tenant.redirect_uris, redirect_raw) {
         return error_page(
             &state,
             StatusCode::BAD_REQUEST,
@@ -217,6 +201,9 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         expires_at: t + state.settings.flow_ttl,
         completed_at: None,
     };
+    if let Err(refusal) = crate::security::open_flow_quota(&state, &req).await {
+        return too_many(&state, refusal.retry_after);
+    }
     if let Err(e) = store::flows::create_flow(&state.db, model).await {
         return crate::errors::ApiError::from(e).into();
     }
@@ -259,6 +246,34 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         .max_age(CookieDuration::seconds(state.settings.flow_ttl))
         .finish();
     crate::web::html(StatusCode::OK).cookie(cookie).body(body)
+}
+
+/// The parameters of an `/authorize` query, form-decoded, and the first one given more
+/// than once (RFC 6749 §3.1: parameters must not be repeated).
+pub fn read_query(query: &str) -> (HashMap<String, String>, Option<String>) {
+    let mut params: HashMap<String, String> = HashMap::new();
+    let mut duplicate: Option<String> = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if params.insert(k.to_string(), v.to_string()).is_some() {
+            duplicate.get_or_insert_with(|| k.to_string());
+        }
+    }
+    (params, duplicate)
+}
+
+/// The `429` page of a client over a rate limit, with `Retry-After`.
+fn too_many(state: &AppState, wait: u64) -> HttpResponse {
+    let mut res = error_page(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-in attempts",
+        &format!("Wait {wait} seconds, then go back to the site and try again."),
+        "",
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
 }
 
 /// The scopes granted: `openid` always, `email` when asked; others are ignored

@@ -69,6 +69,14 @@ async fn open_flow(
         .map(|c| sha256_b64(c.value()))
         .unwrap_or_default();
     if !crate::util::ct_eq(presented.as_bytes(), flow.binding_hash.as_bytes()) {
+        crate::security::event(
+            state,
+            "flow.binding_mismatch",
+            Some(&flow.tenant_id),
+            Some(&flow.id),
+            json!({}),
+        )
+        .await;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "flow_binding_mismatch",
@@ -76,12 +84,38 @@ async fn open_flow(
         ));
     }
     if flow.completed_at.is_some() {
+        if !req.path().ends_with("/options") {
+            crate::security::event(
+                state,
+                "assertion.replay",
+                Some(&flow.tenant_id),
+                Some(&flow.id),
+                json!({"reason": "flow_completed"}),
+            )
+            .await;
+        }
         return Err(flow_expired());
     }
     let tenant = crate::store::tenants::get(&state.db, &flow.tenant_id)
         .await?
         .ok_or_else(flow_not_found)?;
     Ok((flow, tenant))
+}
+
+/// The cap on ceremony attempts in one flow: each verification needs a fresh challenge,
+/// so options calls are what is counted.
+async fn attempt_quota(
+    state: &AppState,
+    req: &HttpRequest,
+    flow: &flow::Model,
+) -> Result<(), ApiError> {
+    crate::security::attempt_quota(state, req, &flow.id, &flow.tenant_id, flow.expires_at)
+        .await
+        .map_err(|r| {
+            ApiError::rate_limited(r.retry_after).with_message(
+                "Too many attempts on this sign-in page. Go back to the site and start again.",
+            )
+        })
 }
 
 /// The relying party of a tenant: its RP ID, the broker's origin, and (broker mode) its
@@ -184,6 +218,7 @@ pub async fn authentication_options(
     _body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (flow, tenant) = open_flow(&state, &req, &path).await?;
+    attempt_quota(&state, &req, &flow).await?;
     ensure_related_origin(&state, &tenant).await?;
     let rp = relying_party(&state, &tenant)?;
     let (msg, hash, expires_at) = new_challenge(&state, &flow, &tenant);
@@ -247,6 +282,7 @@ pub async fn registration_options(
     let body: RegistrationRequest = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
     let (flow, tenant) = open_flow(&state, &req, &path).await?;
+    attempt_quota(&state, &req, &flow).await?;
     let email = body
         .email
         .as_deref()
@@ -318,9 +354,17 @@ async fn take_challenge(
     flow: &flow::Model,
     kind: &str,
 ) -> Result<challenge::Model, ApiError> {
-    let ch = flows::take_challenge(&state.db, &flow.id)
-        .await?
-        .ok_or_else(challenge_expired)?;
+    let Some(ch) = flows::take_challenge(&state.db, &flow.id).await? else {
+        crate::security::event(
+            state,
+            "assertion.replay",
+            Some(&flow.tenant_id),
+            Some(&flow.id),
+            json!({"ceremony": kind, "reason": "challenge_consumed"}),
+        )
+        .await;
+        return Err(challenge_expired());
+    };
     if ch.kind != kind || ch.expires_at <= now() {
         return Err(challenge_expired());
     }
@@ -408,6 +452,16 @@ pub async fn authentication(
             },
         )
         .await;
+        if crate::security::was_revoked(&state, &credential_id).await {
+            crate::security::event(
+                &state,
+                "credential.revoked_use",
+                Some(&tenant.client_id),
+                Some(&credential_id),
+                json!({"flow": flow.id}),
+            )
+            .await;
+        }
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_credential",
@@ -651,7 +705,7 @@ async fn complete(
     o: Outcome<'_>,
 ) -> Result<Value, ApiError> {
     let t = now();
-    let code = random_token(32);
+    let code = zeroize::Zeroizing::new(random_token(32));
     let sign_in = json!({
         "sub": o.user.id,
         "user_id": o.user.id,
@@ -691,7 +745,7 @@ async fn complete(
     flows::insert_code(
         &txn,
         code::Model {
-            code_hash: sha256_b64(&code),
+            code_hash: sha256_b64(code.as_bytes()),
             flow_id: flow.id.clone(),
             tenant_id: tenant.client_id.clone(),
             redirect_uri: flow.redirect_uri.clone(),
@@ -720,7 +774,7 @@ async fn complete(
     .await;
     let redirect = RedirectUri::parse(&flow.redirect_uri).map_err(ApiError::internal)?;
     let redirect_to = redirect.with_query(&[
-        ("code", &code),
+        ("code", code.as_str()),
         ("state", &flow.state),
         ("iss", &state.issuer),
     ]);

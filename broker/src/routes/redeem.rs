@@ -15,8 +15,9 @@ use crate::store::tenants::Tenant;
 use crate::store::{self, flows};
 use crate::util::{ct_eq, now, random_token, sha256_b64};
 
-/// A redeem request, from JSON or the RFC 6749 form.
-#[derive(Debug, Default, Deserialize)]
+/// A redeem request, from JSON or the RFC 6749 form. Its secrets (code, verifier,
+/// client secret) are zeroized when it is dropped.
+#[derive(Default, Deserialize)]
 pub struct RedeemRequest {
     client_id: Option<String>,
     code: Option<String>,
@@ -24,6 +25,25 @@ pub struct RedeemRequest {
     redirect_uri: Option<String>,
     client_secret: Option<String>,
     grant_type: Option<String>,
+}
+
+impl Drop for RedeemRequest {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.code.zeroize();
+        self.code_verifier.zeroize();
+        self.client_secret.zeroize();
+    }
+}
+
+impl std::fmt::Debug for RedeemRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedeemRequest")
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("grant_type", &self.grant_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A redeemed code: the stored sign-in and the tenant it belongs to.
@@ -66,6 +86,25 @@ async fn redeem_code(
             return Err(OAuthError::invalid_client("client authentication failed"));
         }
     }
+    let client_id = tenant.client_id.clone();
+    if let Err(wait) = crate::security::redeem_allowed(state, req, &client_id) {
+        return Err(OAuthError::slow_down(wait));
+    }
+    let result = redeem_authenticated(state, tenant, &r, endpoint).await;
+    if result.as_ref().is_err_and(|e| e.code() == "invalid_grant") {
+        crate::security::redeem_failed(state, req, &client_id).await;
+    }
+    result
+}
+
+/// Redeems a code for an authenticated client: checks the code, its binding and the PKCE
+/// verifier, then consumes it in one conditional update.
+async fn redeem_authenticated(
+    state: &AppState,
+    tenant: Tenant,
+    r: &RedeemRequest,
+    endpoint: &'static str,
+) -> Result<Redeemed, OAuthError> {
     let (Some(code), Some(verifier), Some(redirect_uri)) = (
         r.code.as_deref(),
         r.code_verifier.as_deref(),
@@ -84,6 +123,14 @@ async fn redeem_code(
     let gone = || OAuthError::invalid_grant("the code is invalid, expired or already used");
     let row = flows::find_code(&state.db, &hash).await?.ok_or_else(gone)?;
     if row.tenant_id != tenant.client_id {
+        crate::security::event(
+            state,
+            "code.wrong_client",
+            Some(&row.tenant_id),
+            Some(&row.flow_id),
+            json!({"presented_by": tenant.client_id, "endpoint": endpoint}),
+        )
+        .await;
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
@@ -240,12 +287,12 @@ pub async fn token(
         .redeem("token", result.as_ref().map_or_else(|e| e.code(), |_| "ok"));
     let r = result?;
     let id = id_token(&state, &r)?;
-    let access = random_token(32);
+    let access = zeroize::Zeroizing::new(random_token(32));
     let t = now();
     store::tokens::insert(
         &state.db,
         access_token::Model {
-            token_hash: sha256_b64(&access),
+            token_hash: sha256_b64(access.as_bytes()),
             tenant_id: r.tenant.client_id.clone(),
             user_id: r.user_id.clone(),
             scope: r.scope.clone(),
@@ -255,7 +302,7 @@ pub async fn token(
     )
     .await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
-        "access_token": access,
+        "access_token": access.as_str(),
         "token_type": "Bearer",
         "expires_in": state.settings.access_token_ttl,
         "id_token": id,

@@ -1,0 +1,412 @@
+//! Defences that sit around the handlers: the request guard (URI size, cross-site
+//! requests to the ceremony API, a deadline on every request), the limits that guard
+//! state (open flows per client IP, ceremony attempts per flow, failed redeems per
+//! tenant; see [`crate::ratelimit`]), and the security events of the audit log.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::db::entities::audit_event;
+use crate::errors::{ApiError, OAuthError};
+use crate::ratelimit::{Refusal, shared_hit};
+use crate::store::audit::{self, Event};
+use crate::util::now;
+
+/// The longest request target (path and query) accepted, in bytes. A real `/authorize`
+/// URL is well under 2 KiB; anything near this is an attack or a bug.
+pub const MAX_URI: usize = 8 * 1024;
+
+/// The ceremony API's path prefix: same-origin calls of the hosted page only.
+const CEREMONY_PREFIX: &str = "/api/v1/flows/";
+
+/// Whether `path` belongs to a JSON API (answered `{"error","message"}`).
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// Whether `path` belongs to the OAuth back channel (answered RFC 6749 errors).
+fn is_oauth(path: &str) -> bool {
+    path.starts_with("/oauth/")
+}
+
+/// An error in the shape of the surface `req` belongs to: a JSON error for the APIs, an
+/// RFC 6749 error for the back channel, an HTML page otherwise.
+fn refuse(
+    state: Option<&AppState>,
+    req: &HttpRequest,
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+) -> HttpResponse {
+    let path = req.path();
+    if is_oauth(path) {
+        return actix_web::ResponseError::error_response(&OAuthError::new(status, code, message));
+    }
+    match state {
+        Some(s) if !is_api(path) => {
+            crate::routes::authorize::error_page(s, status, "This request was refused", message, "")
+        }
+        _ => ApiError::new(status, code, message).into(),
+    }
+}
+
+/// Why a ceremony call looks cross-site, if it does. Browsers send `Sec-Fetch-Site` and
+/// `Origin` on every `fetch` POST; the hosted page calls the API from the broker's own
+/// origin, so anything else is a forged cross-site request. Clients that send neither
+/// header (not a browser) are judged by the flow cookie alone.
+pub fn cross_site_reason(req: &HttpRequest, issuer: &str) -> Option<&'static str> {
+    let h = req.headers();
+    if h.get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() != b"same-origin")
+    {
+        return Some("sec-fetch-site");
+    }
+    if h.get("sec-fetch-mode").is_some_and(|mode| {
+        matches!(
+            mode.as_bytes(),
+            b"navigate" | b"nested-navigate" | b"websocket"
+        )
+    }) {
+        return Some("sec-fetch-mode");
+    }
+    if h.get(header::ORIGIN)
+        .is_some_and(|origin| origin.as_bytes() != issuer.as_bytes())
+    {
+        return Some("origin");
+    }
+    None
+}
+
+/// Middleware: refuses oversize request targets (`414`) and cross-site calls of the
+/// ceremony API (`403 cross_site_request`), and gives every request a deadline
+/// (`LATCHKEY_REQUEST_TIMEOUT`): a client that sends its body too slowly gets `408` and
+/// its connection closed, however it trickles.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI {
+        let res = refuse(
+            state.as_ref().map(|s| s.get_ref()),
+            req.request(),
+            StatusCode::URI_TOO_LONG,
+            "invalid_request",
+            "The address of this request is too long.",
+        );
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    if let Some(s) = &state
+        && req.path().starts_with(CEREMONY_PREFIX)
+        && let Some(reason) = cross_site_reason(req.request(), &s.issuer)
+    {
+        tracing::warn!(reason, "cross-site ceremony call refused");
+        s.metrics.inc(
+            "latchkey_refusals_total",
+            format!("reason=\"cross_site_{}\"", reason.replace('-', "_")),
+        );
+        let res: HttpResponse = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "This request did not come from the sign-in page itself, so it was refused.",
+        )
+        .into();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    let deadline = Duration::from_secs(state.as_ref().map_or(30, |s| s.settings.request_timeout));
+    // The answer to a timeout is prepared before the request is handed on: the request
+    // itself goes with the handler's future, which the timeout drops.
+    let timed_out = TimedOut::for_request(state.as_ref().map(|s| s.get_ref()), req.request());
+    match actix_web::rt::time::timeout(deadline, next.call(req)).await {
+        Ok(res) => Ok(res?.map_into_left_body()),
+        Err(_) => {
+            if let Some(s) = &state {
+                s.metrics.inc(
+                    "latchkey_refusals_total",
+                    "reason=\"request_timeout\"".into(),
+                );
+            }
+            tracing::warn!(route = timed_out.route, "request timed out");
+            Err(timed_out.into())
+        }
+    }
+}
+
+/// The `408` answer of a request that outlived its deadline, in its surface's shape,
+/// closing the connection.
+#[derive(Debug)]
+struct TimedOut {
+    route: &'static str,
+    content_type: &'static str,
+    body: String,
+}
+
+impl TimedOut {
+    fn for_request(state: Option<&AppState>, req: &HttpRequest) -> Self {
+        const MESSAGE: &str = "The request took too long to arrive or to answer.";
+        let path = req.path();
+        if is_oauth(path) {
+            Self {
+                route: "oauth",
+                content_type: "application/json",
+                body: json!({"error": "invalid_request", "error_description": MESSAGE}).to_string(),
+            }
+        } else if is_api(path) || state.is_none() {
+            Self {
+                route: "api",
+                content_type: "application/json",
+                body: json!({"error": "request_timeout", "message": MESSAGE}).to_string(),
+            }
+        } else {
+            // Pages: the plain HTML error page is rendered only if it is needed.
+            Self {
+                route: "page",
+                content_type: "text/html; charset=utf-8",
+                body: String::new(),
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request timed out")
+    }
+}
+
+impl actix_web::ResponseError for TimedOut {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::REQUEST_TIMEOUT
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = if self.body.is_empty() {
+            "<!doctype html><title>Request timed out</title><p>The request took too long. Go back to the site and try again.</p>".to_owned()
+        } else {
+            self.body.clone()
+        };
+        let mut res = HttpResponse::build(StatusCode::REQUEST_TIMEOUT);
+        res.content_type(self.content_type)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::CONNECTION, "close"));
+        if self.content_type.starts_with("text/html") {
+            res.insert_header((header::CONTENT_SECURITY_POLICY, crate::web::CSP));
+        }
+        res.body(body)
+    }
+}
+
+/// Records a rate-limit refusal in the audit log: once per client and limit per window
+/// (the first refusal), and at most [`crate::ratelimit::AUDIT_EVENTS_PER_MINUTE`] per
+/// minute per instance, so a flood cannot flood the table. Every refusal is counted in
+/// metrics.
+pub fn rate_limit_hit(
+    state: &AppState,
+    limit: &'static str,
+    client: Option<IpAddr>,
+    tenant: Option<&str>,
+    refusal: Refusal,
+) {
+    state
+        .metrics
+        .inc("latchkey_rate_limited_total", format!("limit=\"{limit}\""));
+    if !refusal.first || !state.limiter.audit_budget() {
+        return;
+    }
+    tracing::warn!(limit, client = ?client, tenant, "rate limit reached");
+    let db = state.db.clone();
+    let tenant = tenant.map(str::to_owned);
+    actix_web::rt::spawn(async move {
+        audit::record(
+            &db,
+            Event {
+                actor: "anonymous",
+                action: "rate_limit.hit",
+                tenant_id: tenant.as_deref(),
+                subject: client.map(|c| c.to_string()).as_deref(),
+                detail: json!({"limit": limit, "retry_after": refusal.retry_after}),
+            },
+        )
+        .await;
+    });
+}
+
+/// A shared (database-counted) limit: `Err` once `key` has more than `limit` hits in
+/// its window, which opens at the first hit and lasts `length` seconds. A database
+/// failure lets the request through: the limit is a brake, and the request will meet
+/// the same database next.
+async fn shared_limit(state: &AppState, key: &str, limit: u32, length: i64) -> Result<(), Refusal> {
+    let t = now();
+    match shared_hit(&state.db, key, t, t + length.max(1)).await {
+        Ok((count, ends)) if count > i64::from(limit) => Err(Refusal {
+            retry_after: (ends - t).max(1) as u64,
+            first: count == i64::from(limit) + 1,
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "rate counter unavailable");
+            Ok(())
+        }
+    }
+}
+
+/// The cap on flows one client IP may open per flow lifetime
+/// (`LATCHKEY_FLOWS_PER_IP`), shared by every instance.
+pub async fn open_flow_quota(state: &AppState, req: &HttpRequest) -> Result<(), Refusal> {
+    let ip = crate::web::client_ip(req, &state.settings);
+    if state.settings.is_rate_limit_exempt(ip) {
+        return Ok(());
+    }
+    let r = shared_limit(
+        state,
+        &format!("flows:{ip}"),
+        state.settings.flows_per_ip,
+        state.settings.flow_ttl,
+    )
+    .await;
+    if let Err(refusal) = r {
+        rate_limit_hit(state, "flows_per_ip", Some(ip), None, refusal);
+    }
+    r
+}
+
+/// The cap on ceremony attempts (options calls, each of which a verification needs) in
+/// one flow (`LATCHKEY_CEREMONY_ATTEMPTS_PER_FLOW`), shared by every instance.
+pub async fn attempt_quota(
+    state: &AppState,
+    req: &HttpRequest,
+    flow_id: &str,
+    tenant: &str,
+    expires_at: i64,
+) -> Result<(), Refusal> {
+    let ip = crate::web::client_ip(req, &state.settings);
+    if state.settings.is_rate_limit_exempt(ip) {
+        return Ok(());
+    }
+    let r = shared_limit(
+        state,
+        &format!("attempts:{flow_id}"),
+        state.settings.ceremony_attempts_per_flow,
+        expires_at - now(),
+    )
+    .await;
+    if let Err(refusal) = r {
+        rate_limit_hit(state, "attempts_per_flow", Some(ip), Some(tenant), refusal);
+    }
+    r
+}
+
+/// Before a redeem: `Err(seconds)` while `tenant` is over its failed-redeem limit.
+pub fn redeem_allowed(state: &AppState, req: &HttpRequest, tenant: &str) -> Result<(), u64> {
+    let ip = crate::web::client_ip(req, &state.settings);
+    if state.settings.is_rate_limit_exempt(ip) {
+        return Ok(());
+    }
+    match state.limiter.tenant_blocked(tenant) {
+        Some(wait) => {
+            rate_limit_hit(
+                state,
+                "redeem_failures_per_tenant",
+                Some(ip),
+                Some(tenant),
+                Refusal {
+                    retry_after: wait,
+                    first: false,
+                },
+            );
+            Err(wait)
+        }
+        None => Ok(()),
+    }
+}
+
+/// After a failed redeem of an authenticated client: counts it against the tenant's
+/// per-minute limit (`LATCHKEY_REDEEM_FAILURES_PER_MINUTE`), shared by every instance.
+/// Past the limit the tenant's redeems answer `429 slow_down` until the minute ends;
+/// successful redeems cost nothing here.
+pub async fn redeem_failed(state: &AppState, req: &HttpRequest, tenant: &str) {
+    let ip = crate::web::client_ip(req, &state.settings);
+    if state.settings.is_rate_limit_exempt(ip) {
+        return;
+    }
+    if let Err(refusal) = shared_limit(
+        state,
+        &format!("redeem_failures:{tenant}"),
+        state.settings.redeem_failures_per_minute,
+        60,
+    )
+    .await
+    {
+        state
+            .limiter
+            .block_tenant(tenant, now() + refusal.retry_after as i64);
+        rate_limit_hit(
+            state,
+            "redeem_failures_per_tenant",
+            Some(ip),
+            Some(tenant),
+            refusal,
+        );
+    }
+}
+
+/// Whether a credential id was revoked by an administrator (its revocation is in the
+/// audit log), to tell revoked-credential use from an unknown credential.
+pub async fn was_revoked(state: &AppState, credential_id: &str) -> bool {
+    audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("credential.revoke"))
+        .filter(audit_event::Column::Subject.eq(credential_id))
+        .count(&state.db)
+        .await
+        .is_ok_and(|n| n > 0)
+}
+
+/// Records a security event (`assertion.replay`, `flow.binding_mismatch`,
+/// `code.wrong_client`, `credential.revoked_use`, …) from an anonymous actor.
+pub async fn event(
+    state: &AppState,
+    action: &str,
+    tenant: Option<&str>,
+    subject: Option<&str>,
+    detail: serde_json::Value,
+) {
+    state.metrics.inc(
+        "latchkey_security_events_total",
+        format!("action=\"{action}\""),
+    );
+    audit::record(
+        &state.db,
+        Event {
+            actor: "anonymous",
+            action,
+            tenant_id: tenant,
+            subject,
+            detail,
+        },
+    )
+    .await;
+}
+
+/// Removes finished rate counters every minute; safe with many instances running it.
+pub fn spawn_counter_janitor(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::ratelimit::purge_expired(&state.db, now()).await {
+                tracing::warn!(error = %e, "rate counter purge failed");
+            }
+        }
+    });
+}
