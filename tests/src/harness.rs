@@ -258,6 +258,11 @@ impl Broker {
         Self::spawn(dir, env)
     }
 
+    /// The process id of the running broker.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Everything the broker logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default()
