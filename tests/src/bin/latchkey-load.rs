@@ -653,7 +653,7 @@ async fn run(args: Args) -> Res<()> {
                 }
                 in_flight.fetch_sub(1, Ordering::Relaxed);
             }));
-            if seq % 1024 == 0 {
+            if seq.is_multiple_of(1024) {
                 handles.retain(|h| !h.is_finished());
             }
         }
