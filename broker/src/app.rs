@@ -83,6 +83,7 @@ impl Application {
         }
         crate::aaguids::install(settings.aaguid_names.clone());
         let db = db::connect(&settings).await?;
+        let commits = web::Data::new(db::group_commit(&settings));
         let master = master_key(&settings)?;
         let keys = Keys::load(&db, master).await?;
         let fetcher = latchkey_well_known::Fetcher::new(latchkey_well_known::FetcherConfig {
@@ -115,6 +116,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(commits.clone())
+                .wrap(middleware::from_fn(crate::db::durability::barrier))
                 .wrap(middleware::from_fn(crate::security::guard))
                 .wrap(middleware::from_fn(crate::web::observe))
                 .configure(routes::configure)

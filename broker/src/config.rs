@@ -58,6 +58,7 @@ struct FileSettings {
     access_token_ttl: Option<u64>,
     db_max_connections: Option<u32>,
     db_acquire_timeout: Option<u64>,
+    sqlite_sync: Option<String>,
     key_refresh: Option<u64>,
     key_rotation_days: Option<u64>,
     log_format: Option<String>,
@@ -132,6 +133,11 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// Seconds to wait for a database connection before answering 503.
     pub db_acquire_timeout: u64,
+    /// How embedded SQLite makes commits durable (`LATCHKEY_SQLITE_SYNC`): `group`
+    /// (default: one WAL fsync shared by concurrent requests before they are answered)
+    /// or `full` (SQLite's `synchronous=FULL`, one fsync per commit). Both keep every
+    /// answered change across a power loss.
+    pub sqlite_sync: crate::db::durability::SqliteSync,
     /// Seconds between re-reads of the signing key, so that a rotation reaches every
     /// instance (`LATCHKEY_KEY_REFRESH`, default 60).
     pub key_refresh: u64,
@@ -385,6 +391,15 @@ impl Settings {
                     .map_err(|e| err("LATCHKEY_ATTESTATION_ROOTS", format!("{path}: {e}")))?
             }
         };
+        let sqlite_sync = match f.sqlite_sync.as_deref() {
+            None => crate::db::durability::SqliteSync::Group,
+            Some(v) => crate::db::durability::SqliteSync::parse(v).ok_or_else(|| {
+                err(
+                    "LATCHKEY_SQLITE_SYNC",
+                    format!("{v:?} is not \"group\" or \"full\""),
+                )
+            })?,
+        };
         Ok(Self {
             aaguid_names,
             attestation_roots,
@@ -427,6 +442,7 @@ impl Settings {
                 }
                 n => n,
             },
+            sqlite_sync,
             key_refresh: match f.key_refresh.unwrap_or(60) {
                 0 => return Err(err("LATCHKEY_KEY_REFRESH", "must be at least 1 second")),
                 n => n,
@@ -583,6 +599,7 @@ fn overlay_env(
     string("LATCHKEY_LOG_FORMAT", &mut f.log_format);
     string("LATCHKEY_AAGUID_NAMES", &mut f.aaguid_names);
     string("LATCHKEY_ATTESTATION_ROOTS", &mut f.attestation_roots);
+    string("LATCHKEY_SQLITE_SYNC", &mut f.sqlite_sync);
     let list = |k: &str, slot: &mut Option<Vec<String>>| {
         if let Some(v) = env(k) {
             *slot = Some(v.split(',').map(|s| s.trim().to_owned()).collect());
@@ -692,6 +709,7 @@ mod tests {
             (100, 20, 600)
         );
         assert_eq!((s.request_timeout, s.header_timeout), (30, 10));
+        assert_eq!(s.sqlite_sync, crate::db::durability::SqliteSync::Group);
         assert!(s.database_url.starts_with("sqlite://./latchkey-data/"));
     }
 

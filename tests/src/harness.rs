@@ -258,6 +258,11 @@ impl Broker {
         Self::spawn(dir, env)
     }
 
+    /// The process id of the running broker.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Everything the broker logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default()
@@ -695,11 +700,6 @@ impl Drop for DemoSite {
 }
 
 impl Broker {
-    /// The process id of this instance.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Kills the process with SIGKILL (no draining, no shutdown of the database pool),
     /// then starts it again on the same data directory and settings (a new port), as a
     /// crash and a supervisor's restart would.

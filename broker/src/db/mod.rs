@@ -1,6 +1,7 @@
-//! Database connection: SQLite (WAL, busy timeout, foreign keys) or PostgreSQL, with the
-//! migrations of `latchkey-migrations` applied at start.
+//! Database connection: SQLite (WAL, busy timeout, foreign keys, group commit) or
+//! PostgreSQL, with the migrations of `latchkey-migrations` applied at start.
 
+pub mod durability;
 pub mod entities;
 
 use std::time::Duration;
@@ -15,6 +16,16 @@ use sea_orm::{
 const MIGRATION_LOCK: i64 = 0x4c61_7463_686b_6579;
 
 use crate::config::Settings;
+use durability::{GroupCommit, SqliteSync};
+
+/// How the answers of `settings`' database wait for durability: group commit on the WAL
+/// of an embedded SQLite file (unless `LATCHKEY_SQLITE_SYNC=full`), nothing otherwise.
+pub fn group_commit(settings: &Settings) -> GroupCommit {
+    match sqlite_path(&settings.database_url) {
+        Some(path) if settings.sqlite_sync == SqliteSync::Group => GroupCommit::sqlite(&path),
+        _ => GroupCommit::none(),
+    }
+}
 
 /// Opens the database of `settings`, creating the SQLite data directory when needed, and
 /// applies pending migrations.
@@ -55,9 +66,17 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        opts.map_sqlx_sqlite_opts(|o| {
+        // With group commit, commits do not fsync; the WAL is fsynced once for many
+        // requests before they are answered (see `durability`).
+        let synchronous = match settings.sqlite_sync {
+            SqliteSync::Group if sqlite_path(&url).is_some() => {
+                sea_orm::sqlx::sqlite::SqliteSynchronous::Normal
+            }
+            _ => sea_orm::sqlx::sqlite::SqliteSynchronous::Full,
+        };
+        opts.map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
                 .create_if_missing(true)
