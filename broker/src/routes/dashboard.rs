@@ -386,6 +386,23 @@ async fn form_ctx(
     Ok((ctx, form))
 }
 
+/// A time for people: `2026-11-25 09:56 UTC`.
+fn when(secs: i64) -> String {
+    let t = rfc3339(secs);
+    match (t.get(..10), t.get(11..16)) {
+        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
+        _ => t,
+    }
+}
+
+/// [`when`] of an RFC 3339 string of the API objects.
+fn when_str(s: &str) -> String {
+    match (s.get(..10), s.get(11..16)) {
+        (Some(d), Some(hm)) if s.len() >= 16 => format!("{d} {hm} UTC"),
+        _ => s.to_owned(),
+    }
+}
+
 fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
     form.get(name).map(|s| s.trim()).unwrap_or_default()
 }
@@ -991,7 +1008,7 @@ async fn tenant_create(
             tenant_page(&state, &ctx, false, TenantForm::from_tenant(&t), |p| {
                 p.notice = "The tenant was created.".into();
                 p.secret = secret.unwrap_or_default();
-                p.created_at = rfc3339(t.created_at);
+                p.created_at = when(t.created_at);
             })
             .await
         }
@@ -1032,7 +1049,7 @@ async fn tenant_show(
     };
     let saved = req.query_string().contains("saved");
     tenant_page(&state, &ctx, false, TenantForm::from_tenant(&t), |p| {
-        p.created_at = rfc3339(t.created_at);
+        p.created_at = when(t.created_at);
         if saved {
             p.notice = "Saved.".into();
         }
@@ -1063,7 +1080,7 @@ async fn tenant_update(
             Ok(errors) => {
                 tenant_page(&state, &ctx, false, f, |p| {
                     p.errors = errors;
-                    p.created_at = rfc3339(t.created_at);
+                    p.created_at = when(t.created_at);
                 })
                 .await
             }
@@ -1113,7 +1130,7 @@ async fn tenant_check(
         expected,
     };
     tenant_page(&state, &ctx, false, TenantForm::from_tenant(&t), |p| {
-        p.created_at = rfc3339(t.created_at);
+        p.created_at = when(t.created_at);
         p.check = Some(view);
     })
     .await
@@ -1170,7 +1187,7 @@ async fn tenant_rotate(
             tenant_page(&state, &ctx, false, TenantForm::from_tenant(&t), |p| {
                 p.notice = "A new client secret was issued.".into();
                 p.secret = secret.unwrap_or_default();
-                p.created_at = rfc3339(t.created_at);
+                p.created_at = when(t.created_at);
             })
             .await
         }
@@ -1258,7 +1275,7 @@ fn user_views(users: &[Value]) -> Vec<UserView> {
             name: s(&u["name"]),
             display_name: s(&u["display_name"]),
             email: s(&u["email"]),
-            created_at: s(&u["created_at"]),
+            created_at: when_str(&s(&u["created_at"])),
             passkeys: u["passkeys"]
                 .as_array()
                 .map(|list| {
@@ -1275,8 +1292,10 @@ fn user_views(users: &[Value]) -> Vec<UserView> {
                                 "device-bound".into()
                             },
                             user_verified: p["user_verified"] == Value::Bool(true),
-                            created_at: s(&p["created_at"]),
-                            last_used_at: p["last_used_at"].as_str().unwrap_or("never").into(),
+                            created_at: when_str(&s(&p["created_at"])),
+                            last_used_at: p["last_used_at"]
+                                .as_str()
+                                .map_or_else(|| "never".into(), when_str),
                         })
                         .collect()
                 })
@@ -1666,12 +1685,9 @@ async fn tokens_page(
                 id: t.id,
                 name: t.name,
                 created_by: t.created_by,
-                created_at: rfc3339(t.created_at),
-                last_used_at: t
-                    .last_used_at
-                    .map(rfc3339)
-                    .unwrap_or_else(|| "never".into()),
-                revoked_at: t.revoked_at.map(rfc3339).unwrap_or_default(),
+                created_at: when(t.created_at),
+                last_used_at: t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                revoked_at: t.revoked_at.map(when).unwrap_or_default(),
             })
             .collect(),
         new_token: String::new(),
@@ -1820,14 +1836,14 @@ async fn admins_page(
             .take(20)
             .map(|i| InviteView {
                 status: match (i.used_at, i.expires_at > t) {
-                    (Some(at), _) => format!("used {}", rfc3339(at)),
+                    (Some(at), _) => format!("used {}", when(at)),
                     (None, true) => "open".into(),
                     (None, false) => "expired".into(),
                 },
                 id: i.id,
                 created_by: i.created_by,
-                created_at: rfc3339(i.created_at),
-                expires_at: rfc3339(i.expires_at),
+                created_at: when(i.created_at),
+                expires_at: when(i.expires_at),
             })
             .collect(),
         new_link: String::new(),
