@@ -339,6 +339,8 @@ fn a_bad_setting_stops_startup_with_one_line_naming_it() {
         ("LATCHKEY_BIND", "nowhere"),
         ("LATCHKEY_ISSUER", "ftp://x"),
         ("LATCHKEY_RP_ID", "10.0.0.1"),
+        ("LATCHKEY_ADMIN_SESSION_IDLE", "0"),
+        ("LATCHKEY_ADMIN_SESSION_MAX", "forever"),
     ] {
         let out = std::process::Command::new(binary())
             .arg("serve")
@@ -1303,4 +1305,86 @@ async fn signing_out_ends_the_session_on_every_instance() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_site_check_and_the_related_origin_labels() {
+    // shop.test resolves to a closed port: the check fails, and says what to publish.
+    let broker = Broker::start_with(&[("LATCHKEY_WELL_KNOWN_RESOLVE", "shop.test=127.0.0.1:9")]);
+    let admin = admin_session(&broker).await;
+    broker
+        .create_tenant(json!({"client_id": "site-shop", "name": "Site shop", "redirect_uris": [REDIRECT], "rp_mode": "site", "rp_id": "shop.test"}))
+        .await;
+    let res = admin
+        .client
+        .post(broker.url("/admin/tenants/site-shop/check"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}", admin.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Not ready"), "{html}");
+    assert!(
+        html.contains("https://shop.test/.well-known/webauthn"),
+        "{html}"
+    );
+    let i = html
+        .find("id=\"check-expected\">")
+        .expect("the JSON to publish");
+    let expected = &html[i..html[i..].find("</pre>").unwrap() + i];
+    assert!(expected.contains(&broker.issuer), "{expected}");
+
+    // Broker mode: the labels in use, of five.
+    let origins: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|l| format!("https://login.{l}-shop.com"))
+        .collect();
+    broker
+        .create_tenant(
+            json!({"client_id": "five", "redirect_uris": [REDIRECT], "related_origins": origins}),
+        )
+        .await;
+    let html = admin
+        .client
+        .get(broker.url("/admin/tenants/five"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"label-count\">5 of 5"), "{html}");
+    assert!(html.contains("No room is left"));
+    // A sixth label through the form is refused beside the field.
+    let six = format!("{}\nhttps://f-shop.com", origins.join("\n"));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf", admin.csrf.as_str()),
+            ("name", "Five"),
+            ("redirect_uris", REDIRECT),
+            ("rp_mode", "broker"),
+            ("user_verification", "required"),
+            ("counter_policy", "record"),
+            ("related_origins", six.as_str()),
+        ])
+        .finish();
+    let res = admin
+        .client
+        .post(broker.url("/admin/tenants/five"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"related_origins-error\""), "{html}");
+    let (_, five) = broker.admin(Method::GET, "/tenants/five", None).await;
+    assert_eq!(
+        five["related_origins"].as_array().unwrap().len(),
+        5,
+        "nothing changed"
+    );
 }
