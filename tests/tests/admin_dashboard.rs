@@ -301,10 +301,12 @@ async fn an_invited_admin_creates_a_tenant_and_revokes_a_passkey_in_chromium() {
     page.goto(&broker.url("/admin/tenants")).await;
     shoot(&page, "tenants").await;
     page.goto(&broker.url("/admin/audit")).await;
-    let bars = page
-        .eval("document.querySelectorAll('#sign-in-chart rect.bar').length")
-        .await;
-    assert_eq!(bars, 30, "a bar per day");
+    // A bar per day over 30 days (the wait panics with the page's text otherwise).
+    page.wait_for(
+        "document.querySelectorAll('#sign-in-chart rect.bar').length === 30",
+        WAIT,
+    )
+    .await;
     let today = page
         .eval("document.querySelector('#sign-in-chart rect.bar:last-of-type title').textContent")
         .await;
