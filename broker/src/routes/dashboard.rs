@@ -318,11 +318,22 @@ fn message(
 fn failure(e: impl Into<ApiError>) -> HttpResponse {
     let e: ApiError = e.into();
     let status = actix_web::ResponseError::status_code(&e);
+    let (title, text) = if status == StatusCode::SERVICE_UNAVAILABLE {
+        (
+            "Briefly unavailable",
+            "The database cannot be reached right now. Nothing was changed; try again in a moment.",
+        )
+    } else {
+        (
+            "Something went wrong",
+            "The dashboard could not finish this request. Nothing else was changed; try again in a moment.",
+        )
+    };
     message(
         status,
         Layout::signed_out(),
-        "Something went wrong",
-        "The dashboard could not finish this request. Nothing else was changed; try again in a moment.",
+        title,
+        text,
         "/admin",
         "Back to the dashboard",
     )

@@ -271,11 +271,15 @@ pub async fn load_session<C: ConnectionTrait>(
         return Ok(None);
     }
     if t - row.last_seen_at >= 15 {
-        admin_session::Entity::update_many()
+        // Best effort: a session that cannot be touched now still serves this request.
+        if let Err(e) = admin_session::Entity::update_many()
             .col_expr(admin_session::Column::LastSeenAt, Expr::value(t))
             .filter(admin_session::Column::IdHash.eq(hash.as_str()))
             .exec(db)
-            .await?;
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the admin session's last use");
+        }
     }
     Ok(Some(row))
 }
