@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
-    ExprTrait as _, NotSet, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, NotSet,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
 };
 use serde_json::{Value, json};
 
@@ -123,7 +123,8 @@ pub async fn sign_ins_per_day<C: ConnectionTrait>(
 ) -> Result<Vec<(i64, i64)>, DbErr> {
     let today = now().div_euclid(86_400);
     let first = today - days + 1;
-    let day = Expr::col(audit_event::Column::At).div(86_400);
+    // A literal, not a bound parameter: PostgreSQL groups only by the very same expression.
+    let day = Expr::cust("at / 86400");
     let mut q = audit_event::Entity::find()
         .select_only()
         .column_as(day.clone(), "day")
