@@ -97,6 +97,7 @@ impl Application {
         if settings.demo {
             crate::demo::ensure_demo_tenant(&db, &settings).await?;
         }
+        routes::dashboard::ensure_admin_tenant(&db, &settings).await?;
         let state = web::Data::new(AppState {
             limiter: RateLimiter::new(settings.rate_limit_per_minute),
             port,
@@ -152,6 +153,24 @@ impl Application {
         &self.state.issuer
     }
 
+    /// Makes a one-time invitation to the dashboard and returns its link (the demo prints
+    /// one at start so that a newcomer reaches `/admin` at once).
+    pub async fn admin_invite(&self, actor: &str) -> Result<String, sea_orm::DbErr> {
+        let (row, secret) = store::admin::create_invite(&self.state.db, actor).await?;
+        store::audit::record(
+            &self.state.db,
+            store::audit::Event {
+                actor,
+                action: "admin.invite",
+                tenant_id: None,
+                subject: Some(&row.id),
+                detail: serde_json::json!({"expires_at": crate::util::rfc3339(row.expires_at)}),
+            },
+        )
+        .await;
+        Ok(routes::dashboard::invite_url(&self.state.issuer, &secret))
+    }
+
     /// Runs until SIGTERM or SIGINT, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
@@ -168,6 +187,10 @@ fn spawn_janitor(state: web::Data<AppState>) {
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "janitor"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "janitor failed"),
+            }
+            let idle = state.settings.admin_session_idle;
+            if let Err(e) = store::admin::purge_expired(&state.db, crate::util::now(), idle).await {
+                tracing::warn!(error = %e, "janitor failed on admin sessions");
             }
         }
     });

@@ -1,4 +1,5 @@
-//! The command line: `latchkey serve`, `latchkey migrate`, `latchkey tenant …`.
+//! The command line: `latchkey serve`, `latchkey migrate`, `latchkey tenant …`,
+//! `latchkey keys …`, `latchkey admin …`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,40 @@ enum Command {
     /// Manage the id_token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Admin access: invitations to the dashboard and admin API tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Print a one-time link (15 minutes, single use) that registers an admin passkey
+    /// for the dashboard at /admin.
+    Invite,
+    /// Manage admin API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Mint a token for the admin API; it is printed once and stored only as a hash.
+    Create {
+        /// What the token is for; the audit log names its changes after it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens: id, name, created, last used, revoked.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id; it stops working at once.
+    Revoke {
+        /// The token's id (from `list`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +151,7 @@ pub fn main() -> ExitCode {
                 .map_err(|e| format!("database: {e}")),
             Command::Tenant(cmd) => tenant(settings, cmd).await,
             Command::Keys(cmd) => keys(settings, cmd).await,
+            Command::Admin(cmd) => admin(settings, cmd).await,
         }
     });
     match result {
@@ -142,6 +178,7 @@ fn init_logging(format: LogFormat) {
 
 async fn serve(settings: Settings) -> Result<(), String> {
     let bind = settings.bind;
+    let demo = settings.demo;
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
@@ -149,6 +186,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
     // One line on standard output that scripts and tests wait for.
     println!("latchkey listening on {addr} issuer {}", app.issuer());
     tracing::info!(%addr, issuer = app.issuer(), "listening");
+    if demo {
+        match app.admin_invite("demo").await {
+            Ok(link) => {
+                println!("latchkey demo: admin dashboard invitation (one use, 15 minutes): {link}")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not make the demo admin invitation"),
+        }
+    }
     app.run_until_stopped().await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
@@ -198,6 +243,102 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
     Ok(())
 }
 
+async fn admin(settings: Settings, cmd: AdminCommand) -> Result<(), String> {
+    use crate::store::admin as admins;
+    use crate::store::audit::{Event, record};
+    let db = crate::db::connect(&settings)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let db_err = |e: sea_orm::DbErr| format!("database: {e}");
+    match cmd {
+        AdminCommand::Invite => {
+            let (row, secret) = admins::create_invite(&db, "cli").await.map_err(db_err)?;
+            record(
+                &db,
+                Event {
+                    actor: "cli",
+                    action: "admin.invite",
+                    tenant_id: None,
+                    subject: Some(&row.id),
+                    detail: serde_json::json!({"expires_at": crate::util::rfc3339(row.expires_at)}),
+                },
+            )
+            .await;
+            eprintln!(
+                "latchkey: open this link within 15 minutes to register an admin passkey; it works once"
+            );
+            println!(
+                "{}",
+                crate::routes::dashboard::invite_url(&settings.issuer_str(), &secret)
+            );
+        }
+        AdminCommand::Token(TokenCommand::Create { name }) => {
+            let name = admins::check_token_name(&name).map_err(|e| e.to_string())?;
+            let (row, token) = admins::create_token(&db, &name, "cli")
+                .await
+                .map_err(db_err)?;
+            record(
+                &db,
+                Event {
+                    actor: "cli",
+                    action: "token.create",
+                    tenant_id: None,
+                    subject: Some(&row.id),
+                    detail: serde_json::json!({"name": row.name}),
+                },
+            )
+            .await;
+            eprintln!(
+                "latchkey: token {} ({name}) is shown only now; store it safely",
+                row.id
+            );
+            println!("{token}");
+        }
+        AdminCommand::Token(TokenCommand::List { json }) => {
+            let list = admins::list_tokens(&db).await.map_err(db_err)?;
+            if json {
+                let v: Vec<_> = list.iter().map(crate::routes::admin::token_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                let time =
+                    |t: Option<i64>| t.map(crate::util::rfc3339).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<12} {:<24} {:<21} {:<21} REVOKED",
+                    "ID", "NAME", "CREATED", "LAST USED"
+                );
+                for t in &list {
+                    println!(
+                        "{:<12} {:<24} {:<21} {:<21} {}",
+                        t.id,
+                        t.name,
+                        crate::util::rfc3339(t.created_at),
+                        time(t.last_used_at),
+                        time(t.revoked_at)
+                    );
+                }
+            }
+        }
+        AdminCommand::Token(TokenCommand::Revoke { id }) => {
+            let Some(row) = admins::revoke_token(&db, &id).await.map_err(db_err)? else {
+                return Err(format!("no admin token with id {id:?}"));
+            };
+            record(
+                &db,
+                Event {
+                    actor: "cli",
+                    action: "token.revoke",
+                    tenant_id: None,
+                    subject: Some(&row.id),
+                    detail: serde_json::json!({"name": row.name}),
+                },
+            )
+            .await;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
 async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
     let db = crate::db::connect(&settings)
         .await
@@ -214,6 +355,11 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
             related_origins,
             confidential,
         } => {
+            if client_id == crate::routes::dashboard::ADMIN_CLIENT_ID {
+                return Err(format!(
+                    "{client_id:?} is the dashboard's own tenant; choose another client id"
+                ));
+            }
             let input = TenantInput {
                 client_id: Some(client_id),
                 name,
@@ -249,9 +395,10 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
             .await;
         }
         TenantCommand::List { json } => {
-            let list = tenants::list(&db)
+            let mut list = tenants::list(&db)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
+            list.retain(|t| t.client_id != crate::routes::dashboard::ADMIN_CLIENT_ID);
             if json {
                 let v: Vec<_> = list.iter().map(|t| t.to_json()).collect();
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -272,9 +419,10 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
             }
         }
         TenantCommand::Remove { client_id } => {
-            if !tenants::remove(&db, &client_id)
-                .await
-                .map_err(|e| format!("database: {e}"))?
+            if client_id == crate::routes::dashboard::ADMIN_CLIENT_ID
+                || !tenants::remove(&db, &client_id)
+                    .await
+                    .map_err(|e| format!("database: {e}"))?
             {
                 return Err(format!("no tenant with client_id {client_id:?}"));
             }

@@ -67,6 +67,8 @@ struct FileSettings {
     well_known_danger_accept_invalid_certs: Option<bool>,
     aaguid_names: Option<String>,
     attestation_roots: Option<String>,
+    admin_session_idle: Option<u64>,
+    admin_session_max: Option<u64>,
 }
 
 /// How log lines are written.
@@ -151,6 +153,12 @@ pub struct Settings {
     /// Host overrides for fetching sites' `/.well-known/webauthn` (`host=ip:port`), for
     /// staging and tests (`LATCHKEY_WELL_KNOWN_RESOLVE`).
     pub well_known_resolve: Vec<(String, SocketAddr)>,
+    /// A dashboard session ends after this many seconds without a request
+    /// (`LATCHKEY_ADMIN_SESSION_IDLE`, default 1800).
+    pub admin_session_idle: i64,
+    /// A dashboard session ends this many seconds after sign-in whatever happens
+    /// (`LATCHKEY_ADMIN_SESSION_MAX`, default 43200: 12 hours).
+    pub admin_session_max: i64,
     /// Accept any TLS certificate when fetching sites' documents. Tests only
     /// (`LATCHKEY_WELL_KNOWN_DANGER_ACCEPT_INVALID_CERTS`).
     pub well_known_danger_accept_invalid_certs: bool,
@@ -451,6 +459,18 @@ impl Settings {
             log_format,
             demo: f.demo.unwrap_or(false),
             well_known_resolve,
+            admin_session_idle: ttl(
+                "LATCHKEY_ADMIN_SESSION_IDLE",
+                f.admin_session_idle,
+                1800,
+                86_400,
+            )?,
+            admin_session_max: ttl(
+                "LATCHKEY_ADMIN_SESSION_MAX",
+                f.admin_session_max,
+                43_200,
+                30 * 86_400,
+            )?,
             well_known_danger_accept_invalid_certs: f
                 .well_known_danger_accept_invalid_certs
                 .unwrap_or(false),
@@ -656,6 +676,12 @@ fn overlay_env(
     )?;
     num(env, "LATCHKEY_KEY_REFRESH", &mut f.key_refresh)?;
     num(env, "LATCHKEY_KEY_ROTATION_DAYS", &mut f.key_rotation_days)?;
+    num(
+        env,
+        "LATCHKEY_ADMIN_SESSION_IDLE",
+        &mut f.admin_session_idle,
+    )?;
+    num(env, "LATCHKEY_ADMIN_SESSION_MAX", &mut f.admin_session_max)?;
     boolean(env, "LATCHKEY_DEMO", &mut f.demo)?;
     boolean(
         env,

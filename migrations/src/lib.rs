@@ -8,6 +8,7 @@ pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_init;
+mod m20261125_000002_admin;
 mod m20261125_000003_security;
 mod m20261125_000004_passkey_features;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261125_000001_init::Migration),
+            Box::new(m20261125_000002_admin::Migration),
             Box::new(m20261125_000003_security::Migration),
             Box::new(m20261125_000004_passkey_features::Migration),
         ]

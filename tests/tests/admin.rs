@@ -339,6 +339,8 @@ fn a_bad_setting_stops_startup_with_one_line_naming_it() {
         ("LATCHKEY_BIND", "nowhere"),
         ("LATCHKEY_ISSUER", "ftp://x"),
         ("LATCHKEY_RP_ID", "10.0.0.1"),
+        ("LATCHKEY_ADMIN_SESSION_IDLE", "0"),
+        ("LATCHKEY_ADMIN_SESSION_MAX", "forever"),
     ] {
         let out = std::process::Command::new(binary())
             .arg("serve")
@@ -403,4 +405,986 @@ fn the_cli_adds_lists_and_removes_tenants_in_the_same_database() {
         json!([])
     );
     let _ = ADMIN_TOKEN;
+}
+
+/// Runs the CLI on the database of a running broker, under its issuer.
+fn cli(broker: &Broker, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(args)
+        .envs(broker.env().iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("LATCHKEY_DATA_DIR", &broker.dir)
+        .env("LATCHKEY_ISSUER", &broker.issuer)
+        .env("LATCHKEY_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+async fn call(
+    broker: &Broker,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = broker
+        .backend()
+        .request(method, broker.url(&format!("/api/v1/admin{path}")))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn minted_tokens_work_until_revoked_and_the_audit_log_names_them() {
+    let broker = Broker::start();
+    let (s, minted) = broker
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "deploy pipeline"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{minted}");
+    let token = minted["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("lkadm_") && token.len() > 40, "{token}");
+    let id = minted["id"].as_str().unwrap().to_owned();
+    assert_eq!(minted["name"], "deploy pipeline");
+    assert_eq!(minted["last_used_at"], Value::Null);
+
+    // The token works, and what it changes is recorded under its id.
+    let (s, _) = call(
+        &broker,
+        Method::POST,
+        "/tenants",
+        &token,
+        Some(json!({"client_id": "by-token", "redirect_uris": [REDIRECT]})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (_, audit) = broker
+        .admin(Method::GET, "/audit?action=tenant.create", None)
+        .await;
+    assert_eq!(
+        audit["events"][0]["actor"],
+        format!("token:{id}"),
+        "{audit}"
+    );
+    assert_eq!(audit["events"][0]["subject"], "by-token");
+
+    // The list shows its name and last use, never the token or its hash.
+    let (s, list) = broker.admin(Method::GET, "/tokens", None).await;
+    assert_eq!(s, 200);
+    let listed = &list["tokens"][0];
+    assert_eq!(listed["id"], id.as_str());
+    assert!(listed["last_used_at"].is_string(), "{list}");
+    assert!(listed.get("token").is_none() && listed.get("token_hash").is_none());
+    assert!(!list.to_string().contains(&token));
+
+    // Revoked: 401 at once; revoking an unknown id is 404.
+    let (s, _) = broker
+        .admin(Method::DELETE, &format!("/tokens/{id}"), None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, body) = call(&broker, Method::GET, "/tenants", &token, None).await;
+    assert_eq!((s, body["error"].as_str()), (401, Some("unauthorized")));
+    let (s, body) = broker.admin(Method::DELETE, "/tokens/nope", None).await;
+    assert_eq!((s, body["error"].as_str()), (404, Some("not_found")));
+
+    // A near miss of a real token is refused too.
+    let mut near = token.clone();
+    near.pop();
+    near.push('A');
+    let (s, _) = call(&broker, Method::GET, "/tenants", &near, None).await;
+    assert_eq!(s, 401);
+
+    let (_, audit) = broker
+        .admin(Method::GET, "/audit?action=token.*", None)
+        .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["token.revoke", "token.create"]);
+    assert!(
+        !audit.to_string().contains(&token),
+        "no token in the audit log"
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_a_good_name_is_422_naming_the_field() {
+    let broker = Broker::start();
+    for body in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x".repeat(65)}),
+        json!({"name": 7}),
+    ] {
+        let (s, got) = broker
+            .admin(Method::POST, "/tokens", Some(body.clone()))
+            .await;
+        assert_eq!(s, 422, "{body} → {got}");
+        assert_eq!(got["error"], "invalid_field");
+        assert_eq!(got["field"], "name", "{got}");
+    }
+    let (s, body) = broker
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "a", "colour": "blue"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{body}");
+    let (_, list) = broker.admin(Method::GET, "/tokens", None).await;
+    assert_eq!(list["tokens"], json!([]), "nothing was minted");
+}
+
+#[tokio::test]
+async fn every_admin_endpoint_is_401_without_a_valid_token() {
+    let broker = Broker::start();
+    let endpoints = [
+        (Method::GET, "/tenants"),
+        (Method::POST, "/tenants"),
+        (Method::GET, "/tenants/x"),
+        (Method::PATCH, "/tenants/x"),
+        (Method::DELETE, "/tenants/x"),
+        (Method::POST, "/tenants/x/well-known-check"),
+        (Method::GET, "/tenants/x/users"),
+        (Method::DELETE, "/tenants/x/users/u"),
+        (Method::DELETE, "/credentials/c"),
+        (Method::GET, "/audit"),
+        (Method::GET, "/tokens"),
+        (Method::POST, "/tokens"),
+        (Method::DELETE, "/tokens/t"),
+        (Method::GET, "/invites"),
+        (Method::POST, "/invites"),
+    ];
+    for (method, path) in endpoints {
+        for token in [
+            None,
+            Some("lkadm_not-a-real-token-not-a-real-token-xx"),
+            Some("Basic abc"),
+        ] {
+            let mut req = broker
+                .backend()
+                .request(method.clone(), broker.url(&format!("/api/v1/admin{path}")))
+                .json(&json!({"name": "x"}));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 401, "{method} {path} {token:?}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "unauthorized");
+        }
+    }
+    let (_, audit) = broker.admin(Method::GET, "/audit", None).await;
+    assert_eq!(audit["events"], json!([]), "nothing was changed");
+}
+
+#[tokio::test]
+async fn unknown_objects_are_404_and_the_dashboard_tenant_is_not_in_the_tenant_api() {
+    let broker = Broker::start();
+    broker.simple_tenant("known").await;
+    for (method, path) in [
+        (Method::GET, "/tenants/missing"),
+        (Method::PATCH, "/tenants/missing"),
+        (Method::DELETE, "/tenants/missing"),
+        (Method::POST, "/tenants/missing/well-known-check"),
+        (Method::GET, "/tenants/missing/users"),
+        (Method::DELETE, "/tenants/known/users/no-such-user"),
+        (Method::DELETE, "/tenants/missing/users/no-such-user"),
+        (Method::DELETE, "/credentials/no-such-passkey"),
+        (Method::DELETE, "/tokens/no-such-token"),
+        (Method::GET, "/tenants/latchkey-admin"),
+        (Method::PATCH, "/tenants/latchkey-admin"),
+        (Method::DELETE, "/tenants/latchkey-admin"),
+        (Method::GET, "/tenants/latchkey-admin/users"),
+    ] {
+        let body = (method == Method::PATCH).then(|| json!({"name": "x"}));
+        let (s, got) = broker.admin(method.clone(), path, body).await;
+        assert_eq!(s, 404, "{method} {path} → {got}");
+        assert_eq!(got["error"], "not_found");
+    }
+    let (s, got) = broker
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(json!({"client_id": "latchkey-admin", "redirect_uris": [REDIRECT]})),
+        )
+        .await;
+    assert_eq!((s, got["error"].as_str()), (409, Some("conflict")), "{got}");
+    let (_, list) = broker.admin(Method::GET, "/tenants", None).await;
+    assert_eq!(list["tenants"].as_array().unwrap().len(), 1, "{list}");
+}
+
+#[tokio::test]
+async fn a_patch_with_a_bad_field_is_422_naming_it_and_changes_nothing() {
+    let broker = Broker::start();
+    broker.simple_tenant("patched").await;
+    for (body, field) in [
+        (json!({"name": ""}), "name"),
+        (
+            json!({"redirect_uris": "https://site.example/cb"}),
+            "redirect_uris",
+        ),
+        (
+            json!({"redirect_uris": ["ftp://x.example/cb"]}),
+            "redirect_uris",
+        ),
+        (json!({"user_verification": "never"}), "user_verification"),
+        (json!({"client_id": "renamed"}), "client_id"),
+        (json!({"confidential": true}), "confidential"),
+        (
+            json!({"related_origins": ["http://shop.example"]}),
+            "related_origins",
+        ),
+        (json!({"rotate_secret": "yes"}), "rotate_secret"),
+        (json!({"favourite": 1}), "favourite"),
+    ] {
+        let (s, got) = broker
+            .admin(Method::PATCH, "/tenants/patched", Some(body.clone()))
+            .await;
+        assert_eq!(s, 422, "{body} → {got}");
+        assert_eq!(got["error"], "invalid_field");
+        assert_eq!(got["field"], field, "{body} → {got}");
+    }
+    let (_, t) = broker.admin(Method::GET, "/tenants/patched", None).await;
+    assert_eq!(t["name"], "Test site");
+    assert_eq!(t["redirect_uris"], json!([REDIRECT]));
+    let (_, audit) = broker
+        .admin(Method::GET, "/audit?action=tenant.update", None)
+        .await;
+    assert_eq!(audit["events"], json!([]), "no change, no audit entry");
+}
+
+#[tokio::test]
+async fn users_are_searched_and_deleted_with_their_passkeys_and_audited() {
+    use latchkey_tests::authenticator::SoftAuthenticator;
+    use latchkey_tests::harness::Flow;
+    let broker = Broker::start();
+    broker.simple_tenant("people").await;
+    let mut auth = SoftAuthenticator::new();
+    let flow = Flow::open(&broker, "people").await;
+    let (s, _) = flow
+        .register(
+            &mut auth,
+            json!({"email": "ada@example.com", "display_name": "Ada"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let mut other = SoftAuthenticator::new();
+    let flow = Flow::open(&broker, "people").await;
+    let (s, _) = flow
+        .register(&mut other, json!({"email": "bob@example.com"}))
+        .await;
+    assert_eq!(s, 200);
+
+    let (_, all) = broker
+        .admin(Method::GET, "/tenants/people/users", None)
+        .await;
+    assert_eq!(all["users"].as_array().unwrap().len(), 2);
+    let (_, found) = broker
+        .admin(Method::GET, "/tenants/people/users?q=ada%40", None)
+        .await;
+    let users = found["users"].as_array().unwrap();
+    assert_eq!(users.len(), 1, "{found}");
+    assert_eq!(users[0]["email"], "ada@example.com");
+    let passkey = &users[0]["passkeys"][0];
+    for key in [
+        "id",
+        "aaguid",
+        "backed_up",
+        "backup_eligible",
+        "user_verified",
+        "created_at",
+        "last_used_at",
+    ] {
+        assert!(passkey.get(key).is_some(), "{key} in {passkey}");
+    }
+    // By passkey id too.
+    let pid = passkey["passkey_id"].as_str().unwrap();
+    let (_, by_passkey) = broker
+        .admin(Method::GET, &format!("/tenants/people/users?q={pid}"), None)
+        .await;
+    assert_eq!(by_passkey["users"][0]["user_id"], users[0]["user_id"]);
+
+    let uid = users[0]["user_id"].as_str().unwrap();
+    let (s, _) = broker
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/people/users/{uid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = broker
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/people/users/{uid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    // Her passkey is gone with her: its next use answers unknown_credential.
+    let flow = Flow::open(&broker, "people").await;
+    let (s, body) = flow.sign_in(&mut auth).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (404, Some("unknown_credential")),
+        "{body}"
+    );
+    let (_, audit) = broker
+        .admin(
+            Method::GET,
+            "/audit?action=user.delete&tenant=people&actor=admin:bootstrap",
+            None,
+        )
+        .await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["events"][0]["subject"], uid);
+    assert_eq!(audit["events"][0]["detail"]["passkeys"], 1);
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_action_tenant_and_actor_and_pages_with_after() {
+    let broker = Broker::start();
+    for id in ["one", "two", "three"] {
+        broker.simple_tenant(id).await;
+    }
+    let (s, token) = broker
+        .admin(Method::POST, "/tokens", Some(json!({"name": "ci"})))
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = call(
+        &broker,
+        Method::PATCH,
+        "/tenants/two",
+        token["token"].as_str().unwrap(),
+        Some(json!({"name": "Two"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let actions = |v: &Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["action"].as_str().unwrap(),
+                    e["subject"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    let (_, by_action) = broker
+        .admin(Method::GET, "/audit?action=tenant.create", None)
+        .await;
+    assert_eq!(
+        actions(&by_action),
+        [
+            "tenant.create three",
+            "tenant.create two",
+            "tenant.create one"
+        ]
+    );
+    let (_, by_prefix) = broker
+        .admin(Method::GET, "/audit?action=tenant.*&tenant=two", None)
+        .await;
+    assert_eq!(
+        actions(&by_prefix),
+        ["tenant.update two", "tenant.create two"]
+    );
+    let actor = format!("token:{}", token["id"].as_str().unwrap());
+    let (_, by_actor) = broker
+        .admin(Method::GET, &format!("/audit?actor={actor}"), None)
+        .await;
+    assert_eq!(actions(&by_actor), ["tenant.update two"]);
+
+    // Paging: `after` is the last id of the previous page.
+    let (_, page1) = broker
+        .admin(Method::GET, "/audit?action=tenant.create&limit=2", None)
+        .await;
+    assert_eq!(
+        actions(&page1),
+        ["tenant.create three", "tenant.create two"]
+    );
+    let after = page1["next_after"].as_i64().unwrap();
+    let (_, page2) = broker
+        .admin(
+            Method::GET,
+            &format!("/audit?action=tenant.create&limit=2&after={after}"),
+            None,
+        )
+        .await;
+    assert_eq!(actions(&page2), ["tenant.create one"]);
+    assert_eq!(page2["next_after"], Value::Null);
+}
+
+#[tokio::test]
+async fn invitations_are_made_by_the_api_and_the_cli_and_tokens_by_the_cli() {
+    let broker = Broker::start();
+    let (s, invite) = broker.admin(Method::POST, "/invites", None).await;
+    assert_eq!(s, 201, "{invite}");
+    let url = invite["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/admin/invite/", broker.issuer)),
+        "{url}"
+    );
+    let (_, list) = broker.admin(Method::GET, "/invites", None).await;
+    assert_eq!(list["invites"].as_array().unwrap().len(), 1);
+    assert!(
+        list["invites"][0].get("url").is_none(),
+        "the link is shown once"
+    );
+    assert!(!list.to_string().contains(url.rsplit('/').next().unwrap()));
+
+    let out = cli(&broker, &["admin", "invite"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/admin/invite/", broker.issuer)),
+        "{link}"
+    );
+    // The link opens a sign-in on the broker's own page, in create mode.
+    let res = broker
+        .browser()
+        .get(broker.url(&link[broker.issuer.len()..]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let to = res.headers()["location"].to_str().unwrap();
+    assert!(
+        to.starts_with("/authorize?")
+            && to.contains("client_id=latchkey-admin")
+            && to.contains("prompt=create"),
+        "{to}"
+    );
+    // A made-up link is refused.
+    let res = broker
+        .browser()
+        .get(broker.url("/admin/invite/not-an-invitation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 410);
+
+    let out = cli(&broker, &["admin", "token", "create", "--name", "nightly"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (s, _) = call(&broker, Method::GET, "/tenants", &token, None).await;
+    assert_eq!(s, 200);
+    let out = cli(&broker, &["admin", "token", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["name"], "nightly");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&token));
+    let out = cli(&broker, &["admin", "token", "revoke", &id]);
+    assert!(out.status.success());
+    let (s, _) = call(&broker, Method::GET, "/tenants", &token, None).await;
+    assert_eq!(s, 401);
+    let out = cli(&broker, &["admin", "token", "revoke", "nope"]);
+    assert!(!out.status.success());
+    let out = cli(&broker, &["admin", "token", "create", "--name", ""]);
+    assert!(!out.status.success());
+
+    let (_, audit) = broker.admin(Method::GET, "/audit?actor=cli", None).await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["token.revoke", "token.create", "admin.invite"]);
+}
+
+/// A dashboard session opened the way a new admin does: an invitation link, the hosted
+/// page's registration (with the software authenticator), the callback.
+struct AdminSession {
+    client: reqwest::Client,
+    csrf: String,
+    user_id: String,
+    auth: latchkey_tests::authenticator::SoftAuthenticator,
+    callback_cookie: String,
+}
+
+/// Follows `/admin/...` to `/authorize` and opens the flow there, in `client`.
+async fn admin_flow(
+    broker: &Broker,
+    client: &reqwest::Client,
+    path: &str,
+) -> latchkey_tests::harness::Flow {
+    let res = client.get(broker.url(path)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "{path}");
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    let html = client
+        .get(broker.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&broker.url(&to))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    latchkey_tests::harness::Flow {
+        browser: client.clone(),
+        id: latchkey_tests::harness::flow_id_from_html(&html).expect("flow id"),
+        pkce: latchkey_tests::harness::Pkce::new(),
+        state: q["state"].clone(),
+        client_id: "latchkey-admin".into(),
+        redirect_uri: format!("{}/admin/callback", broker.issuer),
+        issuer: broker.issuer.clone(),
+        base: broker.base.clone(),
+    }
+}
+
+/// Goes to the callback of a ceremony's answer; returns the answer to it.
+async fn finish(broker: &Broker, client: &reqwest::Client, answer: &Value) -> reqwest::Response {
+    let to = answer["redirect_to"].as_str().expect("redirect_to");
+    client
+        .get(broker.url(&to[broker.issuer.len()..]))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("a CSRF field");
+    let rest = &html[i + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+async fn admin_session(broker: &Broker) -> AdminSession {
+    let (s, invite) = broker.admin(Method::POST, "/invites", None).await;
+    assert_eq!(s, 201);
+    let link = invite["url"].as_str().unwrap();
+    let client = broker.browser();
+    let flow = admin_flow(broker, &client, &link[broker.issuer.len()..]).await;
+    let mut auth = latchkey_tests::authenticator::SoftAuthenticator::new();
+    let (s, answer) = flow
+        .register(
+            &mut auth,
+            json!({"email": "root@example.com", "display_name": "Root"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{answer}");
+    let res = finish(broker, &client, &answer).await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/admin/tenants");
+    let callback_cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("latchkey_admin="))
+        .expect("a session cookie");
+    let html = client
+        .get(broker.url("/admin/tenants"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    AdminSession {
+        csrf: csrf_of(&html),
+        user_id: answer["signals"]["user_id"].as_str().unwrap().to_owned(),
+        client,
+        auth,
+        callback_cookie,
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_registers_an_admin_passkey_once_and_opens_a_strict_session() {
+    let broker = Broker::start();
+    let (s, invite) = broker.admin(Method::POST, "/invites", None).await;
+    assert_eq!(s, 201);
+    let link = invite["url"].as_str().unwrap().to_owned();
+    let client = broker.browser();
+    let flow = admin_flow(&broker, &client, &link[broker.issuer.len()..]).await;
+    let mut auth = latchkey_tests::authenticator::SoftAuthenticator::new();
+    let (s, answer) = flow
+        .register(&mut auth, json!({"email": "root@example.com"}))
+        .await;
+    assert_eq!(s, 200, "{answer}");
+    let res = finish(&broker, &client, &answer).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("latchkey_admin="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    let page = client
+        .get(broker.url("/admin/tenants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Sign out") && html.contains("root@example.com"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "the dashboard runs no script");
+
+    // The invitation is spent: another browser cannot use it again.
+    let other = broker.browser();
+    let res = other
+        .get(broker.url(&link[broker.issuer.len()..]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 410);
+    let (_, list) = broker.admin(Method::GET, "/invites", None).await;
+    assert!(list["invites"][0]["used_at"].is_string(), "{list}");
+    assert_eq!(list["invites"][0]["used_by"], answer["signals"]["user_id"]);
+
+    let uid = answer["signals"]["user_id"].as_str().unwrap();
+    let (_, audit) = broker
+        .admin(Method::GET, &format!("/audit?actor=admin:{uid}"), None)
+        .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["admin.sign_in", "admin.invite.accept"], "{audit}");
+}
+
+#[tokio::test]
+async fn without_an_invitation_no_admin_passkey_can_be_created_but_admins_sign_in_again() {
+    let broker = Broker::start();
+    // A stranger opens the dashboard's sign-in and tries to create a passkey.
+    let stranger = broker.browser();
+    let flow = admin_flow(&broker, &stranger, "/admin/login").await;
+    let (s, body) = flow
+        .post("registration/options", &json!({"email": "eve@example.com"}))
+        .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (403, Some("registration_closed")),
+        "{body}"
+    );
+    // A flow opened by hand for the dashboard's tenant cannot either.
+    let forged = latchkey_tests::harness::Flow::open_with(
+        &broker,
+        broker.browser(),
+        "latchkey-admin",
+        &format!("{}/admin/callback", broker.issuer),
+        &[("prompt", "create")],
+    )
+    .await;
+    let (s, body) = forged.post("registration/options", &json!({})).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (403, Some("registration_closed")),
+        "{body}"
+    );
+
+    // An admin signs in again with the passkey made from an invitation.
+    let mut admin = admin_session(&broker).await;
+    let again = broker.browser();
+    let flow = admin_flow(&broker, &again, "/admin/login").await;
+    let (s, answer) = flow.sign_in(&mut admin.auth).await;
+    assert_eq!(s, 200, "{answer}");
+    let res = finish(&broker, &again, &answer).await;
+    assert_eq!(res.headers()["location"], "/admin/tenants");
+    let res = again
+        .get(broker.url("/admin/tenants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // The callback is single use, and bound to the browser that started it.
+    let res = finish(&broker, &again, &answer).await;
+    assert_eq!(res.status().as_u16(), 400);
+    let thief = broker.browser();
+    let flow = admin_flow(&broker, &again, "/admin/login").await;
+    let (_, answer) = flow.sign_in(&mut admin.auth).await;
+    let res = finish(&broker, &thief, &answer).await;
+    assert_eq!(res.status().as_u16(), 403);
+    // Without a session, pages send to the sign-in page.
+    let res = broker
+        .browser()
+        .get(broker.url("/admin/tenants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/admin");
+    let _ = &admin.callback_cookie;
+}
+
+#[tokio::test]
+async fn forms_and_session_api_calls_need_their_csrf_token_and_the_same_site() {
+    let broker = Broker::start();
+    let admin = admin_session(&broker).await;
+    let form = |csrf: Option<&str>| {
+        let mut pairs = vec![
+            ("client_id", "shop"),
+            ("name", "Shop"),
+            ("redirect_uris", "https://shop.example/cb"),
+            ("rp_mode", "broker"),
+            ("user_verification", "required"),
+            ("counter_policy", "record"),
+        ];
+        if let Some(c) = csrf {
+            pairs.push(("csrf", c));
+        }
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    };
+    let post = |body: String, site: Option<&'static str>| {
+        let mut req = admin
+            .client
+            .post(broker.url("/admin/tenants"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
+        req.send()
+    };
+    for (body, site) in [
+        (form(None), Some("same-origin")),
+        (form(Some("wrong-token")), Some("same-origin")),
+        (form(Some(&admin.csrf)), Some("cross-site")),
+        (form(Some(&admin.csrf)), Some("same-site")),
+    ] {
+        let res = post(body, site).await.unwrap();
+        assert_eq!(res.status().as_u16(), 403, "{site:?}");
+        assert!(res.text().await.unwrap().contains("Nothing was changed"));
+    }
+    let (_, list) = broker.admin(Method::GET, "/tenants", None).await;
+    assert_eq!(list["tenants"], json!([]), "nothing was created");
+
+    // A bad field is shown beside the field, and nothing is created.
+    let bad = form(Some(&admin.csrf)).replace("https%3A%2F%2Fshop", "http%3A%2F%2Fshop");
+    let res = post(bad, Some("same-origin")).await.unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"redirect_uris-error\""), "{html}");
+    assert!(html.contains("value=\"shop\""), "what was typed is kept");
+
+    let res = post(form(Some(&admin.csrf)), Some("same-origin"))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.text().await.unwrap().contains("The tenant was created"));
+    let (s, _) = broker.admin(Method::GET, "/tenants/shop", None).await;
+    assert_eq!(s, 200);
+
+    // The admin API with the session cookie: reads need nothing more, changes need the
+    // token in X-CSRF-Token and no other site.
+    let api = |m: reqwest::Method, path: &str| {
+        admin
+            .client
+            .request(m, broker.url(&format!("/api/v1/admin{path}")))
+    };
+    let res = api(Method::GET, "/tenants").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = api(Method::DELETE, "/tenants/shop").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "csrf_failed");
+    let res = api(Method::DELETE, "/tenants/shop")
+        .header("x-csrf-token", &admin.csrf)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let (s, _) = broker.admin(Method::GET, "/tenants/shop", None).await;
+    assert_eq!(s, 200, "still there");
+    let res = api(Method::DELETE, "/tenants/shop")
+        .header("x-csrf-token", &admin.csrf)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let (_, audit) = broker
+        .admin(Method::GET, "/audit?action=tenant.*", None)
+        .await;
+    let actors: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    let me = format!("admin:{}", admin.user_id);
+    assert_eq!(actors, [me.as_str(), me.as_str()], "{audit}");
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_every_instance() {
+    let broker = Broker::start();
+    let admin = admin_session(&broker).await;
+    let sibling = broker.sibling();
+    // The session lives in the database: the other instance knows it.
+    let cookie = admin.callback_cookie.split(';').next().unwrap().to_owned();
+    let on_sibling = |path: &str| {
+        sibling
+            .backend()
+            .get(sibling.url(path))
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    assert_eq!(
+        on_sibling("/admin/tenants")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let res = admin
+        .client
+        .post(broker.url("/admin/logout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}", admin.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let res = admin
+        .client
+        .get(broker.url("/admin/tenants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/admin");
+    assert_eq!(
+        on_sibling("/admin/tenants")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        303
+    );
+    let res = sibling
+        .backend()
+        .get(sibling.url("/api/v1/admin/tenants"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_site_check_and_the_related_origin_labels() {
+    // shop.test resolves to a closed port: the check fails, and says what to publish.
+    let broker = Broker::start_with(&[("LATCHKEY_WELL_KNOWN_RESOLVE", "shop.test=127.0.0.1:9")]);
+    let admin = admin_session(&broker).await;
+    broker
+        .create_tenant(json!({"client_id": "site-shop", "name": "Site shop", "redirect_uris": [REDIRECT], "rp_mode": "site", "rp_id": "shop.test"}))
+        .await;
+    let res = admin
+        .client
+        .post(broker.url("/admin/tenants/site-shop/check"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}", admin.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Not ready"), "{html}");
+    assert!(
+        html.contains("https://shop.test/.well-known/webauthn"),
+        "{html}"
+    );
+    let i = html
+        .find("id=\"check-expected\">")
+        .expect("the JSON to publish");
+    let expected = &html[i..html[i..].find("</pre>").unwrap() + i];
+    assert!(expected.contains(&broker.issuer), "{expected}");
+
+    // Broker mode: the labels in use, of five.
+    let origins: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|l| format!("https://login.{l}-shop.com"))
+        .collect();
+    broker
+        .create_tenant(
+            json!({"client_id": "five", "redirect_uris": [REDIRECT], "related_origins": origins}),
+        )
+        .await;
+    let html = admin
+        .client
+        .get(broker.url("/admin/tenants/five"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"label-count\">5 of 5"), "{html}");
+    assert!(html.contains("No room is left"));
+    // A sixth label through the form is refused beside the field.
+    let six = format!("{}\nhttps://f-shop.com", origins.join("\n"));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf", admin.csrf.as_str()),
+            ("name", "Five"),
+            ("redirect_uris", REDIRECT),
+            ("rp_mode", "broker"),
+            ("user_verification", "required"),
+            ("counter_policy", "record"),
+            ("related_origins", six.as_str()),
+        ])
+        .finish();
+    let res = admin
+        .client
+        .post(broker.url("/admin/tenants/five"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"related_origins-error\""), "{html}");
+    let (_, five) = broker.admin(Method::GET, "/tenants/five", None).await;
+    assert_eq!(
+        five["related_origins"].as_array().unwrap().len(),
+        5,
+        "nothing changed"
+    );
 }

@@ -282,6 +282,7 @@ pub async fn registration_options(
     let body: RegistrationRequest = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
     let (flow, tenant) = open_flow(&state, &req, &path).await?;
+    crate::routes::dashboard::allow_registration(&state, &flow).await?;
     attempt_quota(&state, &req, &flow).await?;
     let email = body
         .email

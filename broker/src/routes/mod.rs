@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod ceremony;
+pub mod dashboard;
 pub mod discovery;
 pub mod ops;
 pub mod redeem;
@@ -122,6 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .app_data(api_json_config())
                 .configure(admin::configure),
         )
+        .configure(dashboard::configure)
         .default_service(web::to(not_found));
 }
 

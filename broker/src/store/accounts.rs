@@ -21,6 +21,16 @@ pub async fn find_credential<C: ConnectionTrait>(
         .await
 }
 
+/// Loads a credential of any tenant by its base64url id.
+pub async fn find_credential_any<C: ConnectionTrait>(
+    db: &C,
+    credential_id: &str,
+) -> Result<Option<credential::Model>, DbErr> {
+    credential::Entity::find_by_id(credential_id.to_owned())
+        .one(db)
+        .await
+}
+
 /// Whether a credential id is registered anywhere.
 pub async fn credential_exists<C: ConnectionTrait>(
     db: &C,
@@ -143,6 +153,89 @@ pub async fn list_users<C: ConnectionTrait>(
         .limit(limit)
         .all(db)
         .await?;
+    with_passkeys(db, users).await
+}
+
+/// Users of a tenant whose id, name, display name or email contains `search` (or who
+/// own a passkey whose credential id or passkey id is `search`), newest first.
+pub async fn search_users<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    search: &str,
+    limit: u64,
+) -> Result<Vec<Value>, DbErr> {
+    let owners: Vec<String> = credential::Entity::find()
+        .filter(credential::Column::TenantId.eq(tenant_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(credential::Column::Id.eq(search))
+                .add(credential::Column::PasskeyId.eq(search)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.user_id)
+        .collect();
+    let users = user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(user::Column::Id.eq(search))
+                .add(user::Column::Id.is_in(owners))
+                .add(user::Column::Name.contains(search))
+                .add(user::Column::DisplayName.contains(search))
+                .add(user::Column::Email.contains(search)),
+        )
+        .order_by_desc(user::Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await?;
+    with_passkeys(db, users).await
+}
+
+/// A deleted user: their name and how many passkeys went with them.
+#[derive(Debug)]
+pub struct RemovedUser {
+    /// The user's name.
+    pub name: String,
+    /// Passkeys removed with the user.
+    pub passkeys: u64,
+}
+
+/// Deletes a user of a tenant with their passkeys (and, by cascade, anything else keyed
+/// by the user); `None` when the tenant has no such user.
+pub async fn delete_user<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<Option<RemovedUser>, DbErr> {
+    let Some(found) = user::Entity::find_by_id(user_id.to_owned())
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let passkeys = credential::Entity::delete_many()
+        .filter(credential::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let res = user::Entity::delete_many()
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok((res.rows_affected == 1).then_some(RemovedUser {
+        name: found.name,
+        passkeys,
+    }))
+}
+
+async fn with_passkeys<C: ConnectionTrait>(
+    db: &C,
+    users: Vec<user::Model>,
+) -> Result<Vec<Value>, DbErr> {
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
     let creds = credential::Entity::find()
         .filter(credential::Column::UserId.is_in(ids))

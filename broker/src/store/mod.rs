@@ -2,6 +2,7 @@
 //! consumed by one atomic statement so that under any concurrency exactly one caller wins.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod flows;
 pub mod tenants;
