@@ -886,6 +886,8 @@ impl TenantForm {
             }),
             confidential: new.then_some(self.confidential),
             rotate_secret: None,
+            // Passkey policy and PRF are set through the admin API; an edit here keeps them.
+            ..TenantInput::default()
         }
     }
 }
