@@ -84,7 +84,8 @@ async fn policy_fields_are_set_through_the_admin_api_and_a_bad_one_is_named() {
             "attestation",
         ),
         (json!({"prf_rotation": "later"}), "prf_rotation"),
-        (json!({"prf": "yes"}), "body"),
+        // A value of the wrong type is named too.
+        (json!({"prf": "yes"}), "prf"),
     ] {
         let (status, err) = broker
             .admin(Method::PATCH, "/tenants/policy", Some(body.clone()))
