@@ -531,16 +531,6 @@ pub async fn authentication(
             p.update_credential(&result);
             serde_json::to_string(&p).ok()
         });
-    let t = now();
-    accounts::record_use(
-        &state.db,
-        &stored,
-        counter,
-        result.backup_state(),
-        passkey_json,
-        t,
-    )
-    .await?;
     let user = accounts::find_user(&state.db, &stored.user_id)
         .await?
         .ok_or_else(|| ApiError::internal("credential without user"))?;
@@ -562,6 +552,11 @@ pub async fn authentication(
             "attestation_object": null,
         }),
         insert: None,
+        used: Some(Use {
+            counter,
+            backed_up: result.backup_state(),
+            passkey_json,
+        }),
     };
     let answer = complete(&state, &flow, &tenant, outcome).await?;
     state.metrics.ceremony("get", "ok");
@@ -678,6 +673,7 @@ pub async fn registration(
             "attestation_object": b64(&credential.response.attestation_object),
         }),
         insert: Some((user.clone(), stored.clone())),
+        used: None,
     };
     let answer = complete(&state, &flow, &tenant, outcome).await?;
     state.metrics.ceremony("create", "ok");
@@ -695,10 +691,22 @@ struct Outcome<'a> {
     verify: Value,
     /// A new account to insert in the same transaction as the code.
     insert: Option<(user::Model, credential::Model)>,
+    /// The use of an existing passkey to record in the same transaction as the code.
+    used: Option<Use>,
 }
 
-/// Issues the flow's code in one transaction (new account, flow completion, code), and
-/// builds the page's answer: where to go, and what to signal.
+/// What an assertion changes on its stored passkey.
+struct Use {
+    counter: i64,
+    backed_up: bool,
+    /// The refreshed webauthn-rs credential, when it serialised.
+    passkey_json: Option<String>,
+}
+
+/// Issues the flow's code in one transaction (new account or the passkey's use, flow
+/// completion, code, audit event), and builds the page's answer: where to go, and what
+/// to signal. One commit per ceremony keeps a sign-in's writes together: either all of
+/// them are on disk or none, and the database takes its write lock once.
 async fn complete(
     state: &AppState,
     flow: &flow::Model,
@@ -735,13 +743,24 @@ async fn complete(
         "amr": amr(o.backup_eligible, o.user_verified),
     });
     let txn = state.db.begin().await?;
+    if !flows::complete_flow(&txn, &flow.id, t).await? {
+        txn.rollback().await?;
+        return Err(flow_expired());
+    }
     if let Some((user, cred)) = o.insert {
         accounts::insert_user(&txn, user).await?;
         accounts::insert_credential(&txn, cred).await?;
     }
-    if !flows::complete_flow(&txn, &flow.id, t).await? {
-        txn.rollback().await?;
-        return Err(flow_expired());
+    if let Some(u) = o.used {
+        accounts::record_use(
+            &txn,
+            o.credential,
+            u.counter,
+            u.backed_up,
+            u.passkey_json,
+            t,
+        )
+        .await?;
     }
     flows::insert_code(
         &txn,
@@ -761,9 +780,8 @@ async fn complete(
         },
     )
     .await?;
-    txn.commit().await?;
-    audit::record(
-        &state.db,
+    audit::record_in(
+        &txn,
         Event {
             actor: &format!("user:{}", o.user.id),
             action: if o.new_user { "sign_up" } else { "sign_in" },
@@ -772,7 +790,8 @@ async fn complete(
             detail: json!({"flow": flow.id, "user_verified": o.user_verified, "backed_up": o.backed_up}),
         },
     )
-    .await;
+    .await?;
+    txn.commit().await?;
     let redirect = RedirectUri::parse(&flow.redirect_uri).map_err(ApiError::internal)?;
     let redirect_to = redirect.with_query(&[
         ("code", code.as_str()),

@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, NotSet,
-    QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+    ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _, NotSet, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, Set,
 };
 use serde_json::{Value, json};
 
@@ -27,6 +27,15 @@ pub struct Event<'a> {
 
 /// Records an event; a database failure is logged, not returned.
 pub async fn record<C: ConnectionTrait>(db: &C, event: Event<'_>) {
+    let action = event.action;
+    if let Err(e) = record_in(db, event).await {
+        tracing::error!(action, error = %e, "audit write failed");
+    }
+}
+
+/// Records an event as part of the caller's transaction: the event and the change it
+/// describes commit together, so a failure is returned and fails both.
+pub async fn record_in<C: ConnectionTrait>(db: &C, event: Event<'_>) -> Result<(), DbErr> {
     let model = audit_event::ActiveModel {
         id: NotSet,
         at: Set(now()),
@@ -36,9 +45,10 @@ pub async fn record<C: ConnectionTrait>(db: &C, event: Event<'_>) {
         subject: Set(event.subject.map(str::to_owned)),
         detail: Set(event.detail.to_string()),
     };
-    if let Err(e) = model.insert(db).await {
-        tracing::error!(action = event.action, error = %e, "audit write failed");
-    }
+    audit_event::Entity::insert(model)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
 }
 
 /// Events newest first, with ids below `before` when given.
