@@ -310,6 +310,14 @@ async fn a_lost_passkey_is_replaced_through_a_link_bound_to_the_flow_the_browser
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(r#"id="view-recovery""#), "{html}");
     assert!(html.contains(r#"name="latchkey-recovery-token""#), "{html}");
+    let res = browser
+        .get(&link)
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.text().await.unwrap().contains("新しいパスキーを作成"));
 
     // Options for the existing account: same user handle, its passkey excluded.
     let (status, options) = flow
