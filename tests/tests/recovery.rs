@@ -10,6 +10,7 @@ use std::time::Duration;
 use latchkey_tests::authenticator::SoftAuthenticator;
 use latchkey_tests::harness::{Broker, Flow, REDIRECT};
 use latchkey_tests::smtp::SmtpSink;
+use latchkey_tests::verify::{Expected, verify_sign_in};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -352,6 +353,24 @@ async fn a_lost_passkey_is_replaced_through_a_link_bound_to_the_flow_the_browser
     );
     let new_credential = s["credential_id"].as_str().unwrap().to_owned();
     assert_ne!(new_credential, old_credential);
+    // The material re-verifies independently of the broker (PROTOCOL §5), as a
+    // registration: the new key, signed over this flow's message.
+    assert_eq!(redeemed["verify"]["ceremony"], "webauthn.create");
+    assert_eq!(redeemed["verify"]["user_handle"], sub.as_str());
+    let origins = [broker.issuer.as_str()];
+    verify_sign_in(
+        &redeemed,
+        &Expected {
+            code_challenge: &flow.pkce.challenge,
+            client_id: "shop",
+            rp_id: "localhost",
+            issuer: &broker.issuer,
+            origins: &origins,
+            user_verification_required: true,
+            max_age_secs: 120,
+        },
+    )
+    .unwrap();
 
     // The account's address is told.
     let notice = sink
