@@ -120,7 +120,7 @@ pub(crate) async fn attempt_quota(
 
 /// The relying party of a tenant: its RP ID, the broker's origin, and (broker mode) its
 /// related origins.
-pub(crate) fn relying_party(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
+fn relying_party(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
     let mut origins = vec![state.settings.issuer.clone()];
     if tenant.rp_mode == RpMode::Broker {
         origins.extend(
@@ -386,7 +386,7 @@ pub(crate) async fn take_challenge(
 }
 
 /// Maps a verification failure to the contract and records it.
-pub(crate) async fn refuse(
+async fn refuse(
     state: &AppState,
     tenant: &Tenant,
     flow: &flow::Model,

@@ -324,15 +324,18 @@ pub async fn request(
         crate::security::recovery_quota(&state, &req, &flow.id, &tenant.client_id, flow.expires_at)
             .await
     {
-        record(
-            &state,
-            "anonymous",
-            "recovery_rate_limited",
-            &tenant.client_id,
-            &flow.id,
-            json!({"limit": "per_flow"}),
-        )
-        .await;
+        // Once per window: a flood of refused requests does not flood the audit log.
+        if r.first {
+            record(
+                &state,
+                "anonymous",
+                "recovery_rate_limited",
+                &tenant.client_id,
+                &flow.id,
+                json!({"limit": "per_flow"}),
+            )
+            .await;
+        }
         return Err(ApiError::rate_limited(r.retry_after).with_message(
             "Too many recovery requests on this sign-in page. Go back to the site and start again.",
         ));
@@ -373,19 +376,18 @@ async fn send_recovery(
         let Some(to) = user.email.clone() else {
             continue;
         };
-        if crate::security::recovery_mail_quota(&state, &user.id)
-            .await
-            .is_err()
-        {
-            record(
-                &state,
-                "anonymous",
-                "recovery_rate_limited",
-                &tenant.client_id,
-                &user.id,
-                json!({"limit": "per_account", "flow": flow.id}),
-            )
-            .await;
+        if let Err(r) = crate::security::recovery_mail_quota(&state, &user.id).await {
+            if r.first {
+                record(
+                    &state,
+                    "anonymous",
+                    "recovery_rate_limited",
+                    &tenant.client_id,
+                    &user.id,
+                    json!({"limit": "per_account", "flow": flow.id}),
+                )
+                .await;
+            }
             continue;
         }
         let expires_at = (now() + RECOVER_TTL).min(flow.expires_at);
