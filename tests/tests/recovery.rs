@@ -220,6 +220,42 @@ async fn an_address_given_at_registration_is_verified_by_a_posted_link_and_sign_
         .await;
     assert_eq!(claims["email_verified"], true);
 
+    // And userinfo, after the OAuth token endpoint.
+    let flow = open(&broker, "shop", broker.browser()).await;
+    let (_, answer) = flow.sign_in(&mut auth).await;
+    let code = flow.code_from(&answer);
+    let grant: Value = broker
+        .backend()
+        .post(broker.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "shop"),
+            ("code_verifier", flow.pkce.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let info: Value = broker
+        .backend()
+        .get(broker.url("/oauth/userinfo"))
+        .bearer_auth(grant["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&info["email"], &info["email_verified"]),
+        (&json!("ada@example.com"), &json!(true)),
+        "{info}"
+    );
+
     // The link works once.
     let (status, html) = post_verify(&broker, &token).await;
     assert_eq!(status, 410, "{html}");
