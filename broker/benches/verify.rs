@@ -32,7 +32,7 @@ fn verification(c: &mut Criterion) {
     let mut auth = SoftAuthenticator::new();
 
     let (options, reg_state) = rp
-        .start_registration(&[7; 32], uuid::Uuid::new_v4(), "ada", "Ada")
+        .start_registration(&[7; 32], uuid::Uuid::new_v4(), "ada", "Ada", &[])
         .unwrap();
     let created = auth
         .register(&json!({"publicKey": options}), ORIGIN)

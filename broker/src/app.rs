@@ -37,6 +37,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// The port actually bound.
     pub port: u16,
+    /// The SMTP client, when `LATCHKEY_SMTP_URL` is set (PROTOCOL E4).
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 /// Why the broker could not start.
@@ -98,7 +100,10 @@ impl Application {
             crate::demo::ensure_demo_tenant(&db, &settings).await?;
         }
         routes::dashboard::ensure_admin_tenant(&db, &settings).await?;
+        let mailer = crate::mail::Mailer::from_settings(&settings)
+            .map_err(|e| StartError::Other(format!("LATCHKEY_SMTP_URL: {e}")))?;
         let state = web::Data::new(AppState {
+            mailer,
             limiter: RateLimiter::new(settings.rate_limit_per_minute),
             port,
             issuer,
@@ -187,6 +192,10 @@ fn spawn_janitor(state: web::Data<AppState>) {
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "janitor"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "janitor failed"),
+            }
+            if let Err(e) = store::email_tokens::purge_expired(&state.db, crate::util::now()).await
+            {
+                tracing::warn!(error = %e, "janitor failed on email links");
             }
             let idle = state.settings.admin_session_idle;
             if let Err(e) = store::admin::purge_expired(&state.db, crate::util::now(), idle).await {

@@ -114,6 +114,10 @@ enum TenantCommand {
         /// Issue a client secret (shown once).
         #[arg(long)]
         confidential: bool,
+        /// Let verified email addresses enrol a new passkey when all are lost (needs
+        /// LATCHKEY_SMTP_URL).
+        #[arg(long)]
+        email_recovery: bool,
     },
     /// List tenants.
     List {
@@ -354,6 +358,7 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
             counter_policy,
             related_origins,
             confidential,
+            email_recovery,
         } => {
             if client_id == crate::routes::dashboard::ADMIN_CLIENT_ID {
                 return Err(format!(
@@ -371,8 +376,10 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
                 related_origins: (!related_origins.is_empty()).then_some(related_origins),
                 confidential: Some(confidential),
                 rotate_secret: None,
+                email_recovery: Some(email_recovery),
                 ..Default::default()
             };
+            tenants::check_settings(&input, &settings).map_err(|e| e.to_string())?;
             let (t, secret) = tenants::create(&db, &settings.rp_id, input)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -69,6 +69,8 @@ struct FileSettings {
     attestation_roots: Option<String>,
     admin_session_idle: Option<u64>,
     admin_session_max: Option<u64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 /// How log lines are written.
@@ -169,6 +171,12 @@ pub struct Settings {
     /// `LATCHKEY_ATTESTATION_ROOTS`: the roots a tenant with `attestation: direct` trusts
     /// to prove an authenticator's AAGUID.
     pub attestation_roots: Vec<String>,
+    /// Where email is sent (`LATCHKEY_SMTP_URL`, lettre's URL form: `smtp://host:25`,
+    /// `smtps://user:pass@host`, `smtp://host:587?tls=required`). Unset: no email is ever
+    /// sent and recovery by email is unavailable. A secret: it may hold a password.
+    pub smtp_url: Option<Secret>,
+    /// The sender of that email (`LATCHKEY_SMTP_FROM`, e.g. `Latchkey <no-reply@example.com>`).
+    pub smtp_from: Option<String>,
 }
 
 impl Settings {
@@ -408,7 +416,10 @@ impl Settings {
                 )
             })?,
         };
+        let (smtp_url, smtp_from) = parse_smtp(f.smtp_url, f.smtp_from)?;
         Ok(Self {
+            smtp_url,
+            smtp_from,
             aaguid_names,
             attestation_roots,
             bind,
@@ -560,6 +571,53 @@ fn parse_issuer(s: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// The SMTP settings: a URL lettre understands and a sender mailbox, both or neither.
+fn parse_smtp(
+    url: Option<String>,
+    from: Option<String>,
+) -> Result<(Option<Secret>, Option<String>), ConfigError> {
+    let url = url.filter(|u| !u.trim().is_empty());
+    let from = from.filter(|f| !f.trim().is_empty());
+    let Some(url) = url else {
+        return Ok((None, None));
+    };
+    const NAME: &str = "LATCHKEY_SMTP_URL";
+    let parsed = Url::parse(url.trim()).map_err(|_| {
+        err(
+            NAME,
+            format!(
+                "{:?} is not a URL such as smtp://127.0.0.1:25 or smtps://user:pass@mail.example.com",
+                redact_url(&url)
+            ),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+        return Err(err(
+            NAME,
+            format!(
+                "{:?} must be smtp:// or smtps:// with a host",
+                redact_url(&url)
+            ),
+        ));
+    }
+    if let Err(e) = crate::mail::Mailer::new(url.trim(), "x@example.com") {
+        return Err(err(NAME, format!("{:?}: {e}", redact_url(&url))));
+    }
+    let Some(from) = from else {
+        return Err(err(
+            "LATCHKEY_SMTP_FROM",
+            "is required with LATCHKEY_SMTP_URL: the sender, e.g. \"Latchkey <no-reply@example.com>\"",
+        ));
+    };
+    if from.trim().parse::<lettre::message::Mailbox>().is_err() {
+        return Err(err(
+            "LATCHKEY_SMTP_FROM",
+            format!("{from:?} is not a mailbox such as \"Latchkey <no-reply@example.com>\""),
+        ));
+    }
+    Ok((Some(Secret::new(url.trim())), Some(from.trim().to_owned())))
+}
+
 fn parse_nets(name: &str, v: Option<Vec<String>>) -> Result<Vec<IpNet>, ConfigError> {
     v.unwrap_or_default()
         .iter()
@@ -620,6 +678,8 @@ fn overlay_env(
     string("LATCHKEY_AAGUID_NAMES", &mut f.aaguid_names);
     string("LATCHKEY_ATTESTATION_ROOTS", &mut f.attestation_roots);
     string("LATCHKEY_SQLITE_SYNC", &mut f.sqlite_sync);
+    string("LATCHKEY_SMTP_URL", &mut f.smtp_url);
+    string("LATCHKEY_SMTP_FROM", &mut f.smtp_from);
     let list = |k: &str, slot: &mut Option<Vec<String>>| {
         if let Some(v) = env(k) {
             *slot = Some(v.split(',').map(|s| s.trim().to_owned()).collect());
@@ -784,6 +844,37 @@ mod tests {
         assert!(decode_master_key(&"ab".repeat(32)).is_some());
         assert!(decode_master_key("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_some());
         assert!(decode_master_key("AAAA").is_none());
+    }
+
+    #[test]
+    fn smtp_needs_a_url_lettre_understands_and_a_sender() {
+        let s = load(&[]).unwrap();
+        assert!(s.smtp_url.is_none() && s.smtp_from.is_none());
+        let s = load(&[
+            ("LATCHKEY_SMTP_URL", "smtps://user:hunter2@mail.example.com"),
+            ("LATCHKEY_SMTP_FROM", "Latchkey <no-reply@example.com>"),
+        ])
+        .unwrap();
+        assert!(s.smtp_url.is_some());
+        assert!(
+            !format!("{s:?}").contains("hunter2"),
+            "the password never prints"
+        );
+        let e = load(&[("LATCHKEY_SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_SMTP_FROM");
+        let e = load(&[
+            ("LATCHKEY_SMTP_URL", "http://user:hunter2@mail.example.com"),
+            ("LATCHKEY_SMTP_FROM", "no-reply@example.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_SMTP_URL");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = load(&[
+            ("LATCHKEY_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("LATCHKEY_SMTP_FROM", "not a mailbox"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_SMTP_FROM");
     }
 
     #[test]

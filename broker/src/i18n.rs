@@ -73,6 +73,14 @@ impl Locale {
         }
     }
 
+    /// The words of the pages opened from email links.
+    pub fn link_text(self) -> &'static LinkText {
+        match self {
+            Self::En => &LINK_EN,
+            Self::Ja => &LINK_JA,
+        }
+    }
+
     /// The page title and heading.
     pub fn sign_in_to(self, site: &str) -> String {
         match self {
@@ -137,6 +145,49 @@ pub struct PageText {
     pub footer: &'static str,
     /// Accessible names of the two views.
     pub signin_region: &'static str,
+    /// Link to the recovery view ("Lost your passkey?").
+    pub lost_passkey: &'static str,
+    /// Heading of the recovery request view.
+    pub recover_title: &'static str,
+    /// Lead of the recovery request view.
+    pub recover_lead: &'static str,
+    /// Its button.
+    pub recover_button: &'static str,
+    /// Back to the sign-in view.
+    pub back_to_signin: &'static str,
+    /// Heading of the page opened from a recovery link.
+    pub recovery_title: &'static str,
+    /// Its lead.
+    pub recovery_lead: &'static str,
+    /// Its button.
+    pub recovery_button: &'static str,
+}
+
+/// The words of the pages opened from email links (PROTOCOL E4).
+#[derive(Debug)]
+pub struct LinkText {
+    /// Heading of the confirmation page.
+    pub verify_title: &'static str,
+    /// What confirming does.
+    pub verify_lead: &'static str,
+    /// The confirmation button.
+    pub verify_button: &'static str,
+    /// Heading once confirmed.
+    pub verified_title: &'static str,
+    /// Text once confirmed.
+    pub verified_lead: &'static str,
+    /// Heading of an expired or used link.
+    pub expired_title: &'static str,
+    /// Text of an expired or used confirmation link.
+    pub expired_lead: &'static str,
+    /// Text of an expired or used recovery link.
+    pub recover_expired_lead: &'static str,
+    /// Heading when a recovery link is opened in another browser.
+    pub other_browser_title: &'static str,
+    /// Text when a recovery link is opened in another browser.
+    pub other_browser_lead: &'static str,
+    /// Footer.
+    pub footer: &'static str,
 }
 
 static EN: PageText = PageText {
@@ -160,6 +211,14 @@ static EN: PageText = PageText {
     noscript: "Passkeys need JavaScript. Turn on JavaScript for this page, then reload it.",
     footer: "Secured by Latchkey",
     signin_region: "Sign in",
+    lost_passkey: "Lost your passkey?",
+    recover_title: "Recover your account",
+    recover_lead: "Enter the email address you confirmed for your account. If it belongs to an account here, we will email it a link that lets you create a new passkey. Open the link in this browser within 15 minutes.",
+    recover_button: "Email me a link",
+    back_to_signin: "Back to sign-in",
+    recovery_title: "Create a new passkey",
+    recovery_lead: "Your email address is confirmed. Create a new passkey for your account; your other passkeys stay as they are.",
+    recovery_button: "Create a new passkey",
 };
 
 static JA: PageText = PageText {
@@ -183,6 +242,42 @@ static JA: PageText = PageText {
     noscript: "パスキーには JavaScript が必要です。このページで JavaScript を有効にして、再読み込みしてください。",
     footer: "Latchkey による保護",
     signin_region: "サインイン",
+    lost_passkey: "パスキーをなくしましたか？",
+    recover_title: "アカウントの復旧",
+    recover_lead: "アカウントで確認済みのメールアドレスを入力してください。ここにあるアカウントのアドレスであれば、新しいパスキーを作成するためのリンクをお送りします。15 分以内に、このブラウザーでリンクを開いてください。",
+    recover_button: "リンクをメールで送る",
+    back_to_signin: "サインインに戻る",
+    recovery_title: "新しいパスキーを作成",
+    recovery_lead: "メールアドレスが確認できました。アカウントの新しいパスキーを作成してください。ほかのパスキーはそのまま残ります。",
+    recovery_button: "新しいパスキーを作成",
+};
+
+static LINK_EN: LinkText = LinkText {
+    verify_title: "Confirm your email address",
+    verify_lead: "Confirm that this address is yours. A confirmed address can recover your account if you lose your passkeys.",
+    verify_button: "Confirm my email address",
+    verified_title: "Email address confirmed",
+    verified_lead: "Thank you, your email address is confirmed. You can close this page.",
+    expired_title: "This link has expired",
+    expired_lead: "This link has expired or was already used. Each link works once and for a limited time.",
+    recover_expired_lead: "This recovery link has expired or was already used. Go back to the site and ask for a new one.",
+    other_browser_title: "Open this link where you started",
+    other_browser_lead: "This recovery link works only in the browser where you asked for it, while its sign-in page is still open. Open the link there, or go back to the site and start again in this browser.",
+    footer: "Secured by Latchkey",
+};
+
+static LINK_JA: LinkText = LinkText {
+    verify_title: "メールアドレスの確認",
+    verify_lead: "このアドレスがご本人のものであることを確認してください。確認済みのアドレスは、パスキーをなくしたときにアカウントの復旧に使えます。",
+    verify_button: "メールアドレスを確認する",
+    verified_title: "メールアドレスを確認しました",
+    verified_lead: "ありがとうございます。メールアドレスを確認しました。このページは閉じてかまいません。",
+    expired_title: "このリンクは有効期限が切れています",
+    expired_lead: "このリンクは有効期限が切れているか、既に使われています。リンクは一度だけ、限られた時間だけ使えます。",
+    recover_expired_lead: "この復旧リンクは有効期限が切れているか、既に使われています。サイトに戻って、新しいリンクを依頼してください。",
+    other_browser_title: "サインインを始めたブラウザーで開いてください",
+    other_browser_lead: "この復旧リンクは、依頼したブラウザーでサインインページが開いている間だけ使えます。そのブラウザーでリンクを開くか、サイトに戻ってこのブラウザーでもう一度始めてください。",
+    footer: "Latchkey による保護",
 };
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod domain;
 pub mod errors;
 pub mod i18n;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod passkeys;
 pub mod policy;

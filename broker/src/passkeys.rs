@@ -227,7 +227,8 @@ impl RelyingParty {
         }
     }
 
-    /// Starts a registration for a new account with the given challenge. Returns the
+    /// Starts a registration with the given challenge, for a new account or (recovery) an
+    /// existing one whose passkeys are listed in `exclude`. Returns the
     /// `PublicKeyCredentialCreationOptionsJSON` and the serialised ceremony state.
     pub fn start_registration(
         &self,
@@ -235,10 +236,17 @@ impl RelyingParty {
         user_id: Uuid,
         name: &str,
         display_name: &str,
+        exclude: &[Vec<u8>],
     ) -> Result<(Value, String), CeremonyFailure> {
+        let exclude = (!exclude.is_empty()).then(|| {
+            exclude
+                .iter()
+                .map(|id| webauthn_rs::prelude::CredentialID::from(id.clone()))
+                .collect()
+        });
         let (ccr, reg) =
             self.webauthn
-                .start_passkey_registration(user_id, name, display_name, None)?;
+                .start_passkey_registration(user_id, name, display_name, exclude)?;
         let mut options = to_value(&ccr)?;
         let mut state = to_value(&reg)?;
         let chal = Value::String(b64(challenge));
@@ -509,7 +517,7 @@ mod tests {
     fn registration_options_and_state_carry_the_chosen_challenge() {
         let challenge = [7u8; 32];
         let (options, state) = rp()
-            .start_registration(&challenge, Uuid::new_v4(), "a@example.com", "A")
+            .start_registration(&challenge, Uuid::new_v4(), "a@example.com", "A", &[])
             .unwrap();
         assert_eq!(options["challenge"], b64(challenge));
         assert_eq!(options["authenticatorSelection"]["residentKey"], "required");

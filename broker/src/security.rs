@@ -307,6 +307,49 @@ pub async fn attempt_quota(
     r
 }
 
+/// Recovery requests one flow may make (PROTOCOL E4).
+pub const RECOVERY_REQUESTS_PER_FLOW: u32 = 3;
+/// Recovery emails one account may receive per hour (PROTOCOL E4).
+pub const RECOVERY_EMAILS_PER_HOUR: u32 = 3;
+
+/// The cap on recovery requests in one flow ([`RECOVERY_REQUESTS_PER_FLOW`]), shared by
+/// every instance.
+pub async fn recovery_quota(
+    state: &AppState,
+    req: &HttpRequest,
+    flow_id: &str,
+    tenant: &str,
+    expires_at: i64,
+) -> Result<(), Refusal> {
+    let ip = crate::web::client_ip(req, &state.settings);
+    if state.settings.is_rate_limit_exempt(ip) {
+        return Ok(());
+    }
+    let r = shared_limit(
+        state,
+        &format!("recovery:{flow_id}"),
+        RECOVERY_REQUESTS_PER_FLOW,
+        expires_at - now(),
+    )
+    .await;
+    if let Err(refusal) = r {
+        rate_limit_hit(state, "recovery_per_flow", Some(ip), Some(tenant), refusal);
+    }
+    r
+}
+
+/// The cap on recovery emails to one account ([`RECOVERY_EMAILS_PER_HOUR`]), shared by
+/// every instance. Its refusals are never told to the requester (no enumeration).
+pub async fn recovery_mail_quota(state: &AppState, user_id: &str) -> Result<(), Refusal> {
+    shared_limit(
+        state,
+        &format!("recovery_mail:{user_id}"),
+        RECOVERY_EMAILS_PER_HOUR,
+        3600,
+    )
+    .await
+}
+
 /// Before a redeem: `Err(seconds)` while `tenant` is over its failed-redeem limit.
 pub fn redeem_allowed(state: &AppState, req: &HttpRequest, tenant: &str) -> Result<(), u64> {
     let ip = crate::web::client_ip(req, &state.settings);

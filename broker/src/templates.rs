@@ -34,6 +34,35 @@ pub struct AuthorizePage {
     pub title: String,
     /// The Related Origin Requests notice in that language.
     pub ror_notice: String,
+    /// Whether the page offers recovery by email (PROTOCOL E4).
+    pub recovery_offered: bool,
+    /// The recovery link's token, in recovery mode (`initial_view` `recovery`); else "".
+    pub recovery_token: String,
+}
+
+/// A page opened from an email link (PROTOCOL E4): a message, and a button that posts the
+/// link's token when there is something to confirm.
+#[derive(Template)]
+#[template(path = "email_link.html")]
+pub struct EmailLinkPage {
+    /// Cache-busting asset version.
+    pub asset_version: String,
+    /// SRI of the style sheet.
+    pub style_integrity: String,
+    /// The page's language tag.
+    pub lang: &'static str,
+    /// Heading.
+    pub title: String,
+    /// What happened or what to do.
+    pub message: String,
+    /// Where the form posts ("" for no form).
+    pub action: String,
+    /// The token the form posts.
+    pub token: String,
+    /// The form's button.
+    pub button: String,
+    /// Footer.
+    pub footer: String,
 }
 
 /// A plain-words error page that never redirects.

@@ -15,6 +15,7 @@
   const rpId = meta('latchkey-rp-id');
   const siteMode = meta('latchkey-rp-mode') === 'site';
   const needsRor = meta('latchkey-needs-related-origins') === 'true';
+  const recoveryToken = meta('latchkey-recovery-token'); // opened from a recovery link (E4)
   const API = '/api/v1/flows/' + encodeURIComponent(flow);
   const PKC = window.PublicKeyCredential;
 
@@ -25,6 +26,10 @@
     errorLogin: $('error-show-login'), viewLogin: $('view-login'), viewCreate: $('view-create'),
     showCreate: $('show-create'), showLogin: $('show-login'), rorNotice: $('ror-notice'),
     username: $('username'), usernameField: $('username-field'),
+    viewRecover: $('view-recover'), showRecover: $('show-recover'), recoverForm: $('recover-form'),
+    recoverEmail: $('recover-email'), recoverButton: $('recover-button'),
+    recoverShowLogin: $('recover-show-login'), viewRecovery: $('view-recovery'),
+    recoveryCreate: $('recovery-create-button'),
   };
 
   // ---- Words, in the page's language (the server picks it: ui_locales, Accept-Language) ----
@@ -38,6 +43,9 @@
       saving: 'Saving your passkey…',
       unlocking: 'Confirm once more so that the site can unlock your encrypted data…',
       signedIn: 'Signed in. Returning to the site…',
+      sendingLink: 'Sending…',
+      linkSent: 'If a confirmed account here uses this address, we have emailed it a link. Open the link in this browser within 15 minutes.',
+      enterEmail: 'Enter the email address of your account.',
       expired: 'This sign-in page has expired. Go back to the site and start again.',
       api: {
         flow_binding_mismatch: 'This sign-in was started in another browser or tab, or this browser did not keep its cookie. Go back to the site and start again in this browser.',
@@ -51,6 +59,8 @@
         network_error: 'Could not reach the server. Check your connection and try again.',
         bad_response: 'The server sent an answer this page did not understand. Try again.',
         server_error: 'Something went wrong on the server. Try again.',
+        recovery_link_expired: 'This recovery link has expired or was already used. Ask for a new one.',
+        recovery_unavailable: 'This site does not offer account recovery by email.',
       },
       reasons: {
         authenticator_denied: '{site} does not accept {model}. Use a passkey from a device or password manager that {site} allows.',
@@ -81,6 +91,9 @@
       saving: 'パスキーを保存しています…',
       unlocking: '暗号化されたデータをサイトで開けるよう、もう一度確認してください…',
       signedIn: 'サインインしました。サイトに戻ります…',
+      sendingLink: '送信しています…',
+      linkSent: 'このアドレスを使う確認済みのアカウントがあれば、リンクをメールでお送りしました。15 分以内に、このブラウザーでリンクを開いてください。',
+      enterEmail: 'アカウントのメールアドレスを入力してください。',
       expired: 'このサインインページは有効期限が切れています。サイトに戻って、もう一度始めてください。',
       api: {
         flow_binding_mismatch: 'このサインインは別のブラウザーやタブで始まったか、このブラウザーが Cookie を保持していません。サイトに戻り、このブラウザーでもう一度始めてください。',
@@ -94,6 +107,8 @@
         network_error: 'サーバーに接続できませんでした。接続を確認して、もう一度お試しください。',
         bad_response: 'サーバーの応答をこのページが理解できませんでした。もう一度お試しください。',
         server_error: 'サーバーで問題が発生しました。もう一度お試しください。',
+        recovery_link_expired: 'この復旧リンクは有効期限が切れているか、既に使われています。新しいリンクを依頼してください。',
+        recovery_unavailable: 'このサイトでは、メールによるアカウントの復旧を利用できません。',
       },
       reasons: {
         authenticator_denied: '{site} では{model}を利用できません。{site} が認めている端末やパスワードマネージャーのパスキーを使ってください。',
@@ -302,19 +317,30 @@
 
   function setBusy(on) {
     const off = on || finished || Date.now() < lockedUntil;
-    [ui.signin, ui.create, ui.retry, ui.showCreate, ui.showLogin, ui.errorLogin]
-      .forEach((b) => { b.disabled = off; });
+    [ui.signin, ui.create, ui.retry, ui.showCreate, ui.showLogin, ui.errorLogin,
+      ui.showRecover, ui.recoverButton, ui.recoverShowLogin, ui.recoveryCreate]
+      .forEach((b) => { if (b) b.disabled = off; });
     ui.form.setAttribute('aria-busy', on ? 'true' : 'false');
   }
 
+  // The views: sign-in, create, the recovery request, and the page a recovery link opens.
+  function views() {
+    return { login: ui.viewLogin, create: ui.viewCreate, recover: ui.viewRecover, recovery: ui.viewRecovery };
+  }
+
+  function currentView() {
+    const all = views();
+    return Object.keys(all).find((k) => all[k] && !all[k].hidden) || 'login';
+  }
+
   function showView(name) {
-    const create = name === 'create';
-    ui.viewLogin.hidden = create;
-    ui.viewCreate.hidden = !create;
-    document.body.dataset.view = create ? 'create' : 'login';
+    const all = views();
+    Object.keys(all).forEach((k) => { if (all[k]) all[k].hidden = k !== name; });
+    document.body.dataset.view = name;
     hideError();
     setStatus('');
-    (create ? ui.email : ui.signin).focus();
+    const focus = { login: ui.signin, create: ui.email, recover: ui.recoverEmail, recovery: ui.recoveryCreate }[name];
+    if (focus) focus.focus();
   }
 
   function showError(code, text, opts) {
@@ -336,7 +362,7 @@
 
   // ---- Errors in plain words ----
   const EXPIRED = T.expired;
-  const NO_RETRY = ['flow_not_found', 'flow_expired', 'flow_binding_mismatch'];
+  const NO_RETRY = ['flow_not_found', 'flow_expired', 'flow_binding_mismatch', 'recovery_link_expired', 'recovery_unavailable'];
   const fill = (text, name) => text.split('{site}').join(site).split('{model}').join(T.model(name));
 
   // English: the server's own message (it names the case exactly); Japanese: the page's
@@ -512,7 +538,7 @@
 
   function startConditional() {
     if (finished || running || conditional || document.body.dataset.conditional !== 'on') return;
-    if (!ui.viewCreate.hidden) return;
+    if (ui.viewLogin.hidden) return;
     const c = { controller: new AbortController(), settled: null };
     conditional = c;
     c.settled = conditionalRequest(c).catch(() => {});
@@ -578,14 +604,11 @@
     await verifyAssertion(publicKey, json, cred);
   }
 
-  async function createPasskey() {
-    const body = {};
-    const email = ui.email.value.trim();
-    const displayName = ui.displayName.value.trim();
-    if (email) body.email = email;
-    if (displayName) body.display_name = displayName;
+  // Creates a passkey: `optionsPath` with `optionsBody`, then `finishPath` with the
+  // credential as `wrap` puts it.
+  async function createWith(optionsPath, optionsBody, finishPath, wrap) {
     setStatus(T.preparingCreate);
-    const json = needOptions(await post('/registration/options', body));
+    const json = needOptions(await post(optionsPath, optionsBody));
     const publicKey = withPrf(creationOptions(json), json);
     const prfAsked = !!(publicKey.extensions && publicKey.extensions.prf);
     setStatus(T.followPromptCreate);
@@ -593,13 +616,42 @@
     if (!cred) throw new DOMException('No passkey was created.', 'NotAllowedError');
     setStatus(T.saving);
     let out = prfOutputs(cred);
-    const result = await post('/registration', withoutPrf(credentialJSON(cred)));
+    const result = await post(finishPath, wrap(withoutPrf(credentialJSON(cred))));
     if (prfAsked && out.enabled && !out.first) {
       setStatus(T.unlocking);
       out = (await prfAfterCreate(publicKey, cred)) || out;
     }
     await finish(result, prfFragment(prfAsked, out));
   }
+
+  function createPasskey() {
+    const body = {};
+    const email = ui.email.value.trim();
+    const displayName = ui.displayName.value.trim();
+    if (email) body.email = email;
+    if (displayName) body.display_name = displayName;
+    return createWith('/registration/options', body, '/registration', (c) => c);
+  }
+
+  // Recovery (E4): a link to a confirmed address; the answer never says whether an
+  // account uses it.
+  async function requestRecovery() {
+    const email = ui.recoverEmail.value.trim();
+    if (!email) throw new ApiError('invalid_request', T.enterEmail, { field: 'email' });
+    setStatus(T.sendingLink);
+    await post('/recovery', { email: email });
+    document.body.dataset.recovery = 'sent';
+    setStatus(T.linkSent);
+  }
+
+  // Opened from a recovery link: a new passkey for the existing account.
+  function recoverPasskey() {
+    const token = recoveryToken;
+    return createWith('/recovery/registration/options', { token: token }, '/recovery/registration',
+      (c) => ({ token: token, credential: c }));
+  }
+
+  const ACTIONS = { create: createPasskey, signin: signIn, recover: requestRecovery, recovery: recoverPasskey };
 
   async function run(action) {
     if (running || finished) return;
@@ -614,7 +666,7 @@
     setBusy(true);
     document.body.dataset.state = 'busy';
     try {
-      await (action === 'create' ? createPasskey() : signIn());
+      await (ACTIONS[action] || signIn)();
     } catch (err) {
       if (err instanceof ApiError) handleApiError(err);
       else handleWebAuthnError(err, action);
@@ -654,7 +706,7 @@
   // ---- Start ----
   function init() {
     ui.errorMessage.tabIndex = -1; // focus target when no action button is shown
-    document.body.dataset.view = ui.viewCreate.hidden ? 'login' : 'create';
+    document.body.dataset.view = currentView();
     if (!PKC || !navigator.credentials) {
       finished = true;
       setBusy(false);
@@ -673,6 +725,12 @@
     ui.showLogin.addEventListener('click', () => showView('login'));
     ui.errorLogin.addEventListener('click', () => showView('login'));
     ui.retry.addEventListener('click', () => run(lastAction));
+    if (ui.showRecover) {
+      ui.showRecover.addEventListener('click', () => { stopConditional(); showView('recover'); });
+      ui.recoverForm.addEventListener('submit', (e) => { e.preventDefault(); run('recover'); });
+      ui.recoverShowLogin.addEventListener('click', () => showView('login'));
+    }
+    if (ui.recoveryCreate) ui.recoveryCreate.addEventListener('click', () => run('recovery'));
     // Back from the site after a redirect: the flow has been used up.
     window.addEventListener('pageshow', (e) => {
       if (e.persisted && document.body.dataset.state === 'redirecting') {

@@ -11,6 +11,7 @@ mod m20261125_000001_init;
 mod m20261125_000002_admin;
 mod m20261125_000003_security;
 mod m20261125_000004_passkey_features;
+mod m20261129_000005_recovery;
 
 /// The ordered list of Latchkey's migrations.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_admin::Migration),
             Box::new(m20261125_000003_security::Migration),
             Box::new(m20261125_000004_passkey_features::Migration),
+            Box::new(m20261129_000005_recovery::Migration),
         ]
     }
 

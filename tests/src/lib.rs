@@ -6,5 +6,6 @@ pub mod authenticator;
 pub mod browser;
 pub mod harness;
 pub mod proxy;
+pub mod smtp;
 pub mod tls;
 pub mod verify;

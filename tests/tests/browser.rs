@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use latchkey_tests::browser::{Authenticator, Browser, Page, skipped};
 use latchkey_tests::harness::{Broker, Pkce, redeem};
+use latchkey_tests::smtp::SmtpSink;
 use latchkey_tests::tls::SiteServer;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -493,4 +494,128 @@ async fn the_sdk_demo_site_signs_in_through_the_broker_in_chromium() {
         page.eval("document.getElementById('sub').innerText").await,
         sub
     );
+}
+
+#[tokio::test]
+async fn a_lost_passkey_is_replaced_through_the_emailed_link_in_the_same_browser() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let broker = Broker::start_with(&[
+        ("LATCHKEY_SMTP_URL", smtp.as_str()),
+        ("LATCHKEY_SMTP_FROM", "Latchkey <no-reply@example.com>"),
+    ]);
+    let redirect = broker.url("/healthz");
+    let redirect = redirect.as_str();
+    broker
+        .create_tenant(json!({"client_id": "shop", "name": "Northwind Books", "redirect_uris": [redirect], "rp_mode": "broker", "email_recovery": true}))
+        .await;
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+
+    // A new account with an email, through the page.
+    let (url, pkce) = authorize_url(
+        &broker,
+        "shop",
+        redirect,
+        "&prompt=create&scope=openid%20email",
+    );
+    page.goto(&url).await;
+    create_passkey(&page, "ada@example.com").await;
+    let code = code_after_redirect(&page, redirect).await;
+    let (status, redeemed) = redeem(&broker, &json!({"client_id": "shop", "code": code, "code_verifier": pkce.verifier, "redirect_uri": redirect})).await;
+    assert_eq!(status, 200, "{redeemed}");
+    let sub = redeemed["sign_in"]["sub"].clone();
+    assert_eq!(redeemed["sign_in"]["email_verified"], false);
+
+    // The emailed link, confirmed with its button.
+    let link = sink
+        .next_link(
+            "ada@example.com",
+            0,
+            &format!("{}/email/verify?token=", broker.issuer),
+        )
+        .await;
+    page.goto(&link).await;
+    page.click("confirm-button").await;
+    page.wait_for("document.title.startsWith('Email address confirmed')", WAIT)
+        .await;
+
+    // Every passkey lost: the authenticator goes, another one comes.
+    page.call(
+        "WebAuthn.removeVirtualAuthenticator",
+        json!({"authenticatorId": page.authenticator_id}),
+    )
+    .await;
+    let added = page
+        .call(
+            "WebAuthn.addVirtualAuthenticator",
+            json!({"options": {"protocol": "ctap2", "ctap2Version": "ctap2_1", "transport": "internal", "hasResidentKey": true, "hasUserVerification": true, "isUserVerified": true, "automaticPresenceSimulation": true}}),
+        )
+        .await;
+    let new_authenticator = added["authenticatorId"].as_str().unwrap().to_owned();
+
+    // "Lost your passkey?", the address, the link opened in this browser.
+    let (url, pkce) = authorize_url(&broker, "shop", redirect, "&scope=openid%20email");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    page.click("show-recover").await;
+    page.wait_for(
+        "document.activeElement && document.activeElement.id === 'recover-email'",
+        WAIT,
+    )
+    .await;
+    page.fill("recover-email", "ada@example.com").await;
+    page.eval("document.getElementById('recover-form').requestSubmit()")
+        .await;
+    page.wait_for("document.body.dataset.recovery === 'sent'", WAIT)
+        .await;
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    page.screenshot(&out.join("recovery-request.png"), 1280, 800, false)
+        .await;
+    let link = sink
+        .next_link("ada@example.com", 1, &format!("{}/recover?", broker.issuer))
+        .await;
+    page.goto(&link).await;
+    page.wait_for(
+        "document.body.dataset.state === 'ready' && document.body.dataset.view === 'recovery'",
+        WAIT,
+    )
+    .await;
+    page.screenshot(&out.join("recovery-new-passkey.png"), 1280, 800, false)
+        .await;
+    assert!(
+        out.join("recovery-new-passkey.png")
+            .metadata()
+            .unwrap()
+            .len()
+            > 5_000
+    );
+
+    // The new passkey, on the same account.
+    page.click("recovery-create-button").await;
+    let code = code_after_redirect(&page, redirect).await;
+    let (status, redeemed) = redeem(&broker, &json!({"client_id": "shop", "code": code, "code_verifier": pkce.verifier, "redirect_uri": redirect})).await;
+    assert_eq!(status, 200, "{redeemed}");
+    let s = &redeemed["sign_in"];
+    assert_eq!(
+        (
+            &s["new_user"],
+            &s["new_credential"],
+            &s["sub"],
+            &s["email_verified"]
+        ),
+        (&json!(false), &json!(true), &sub, &json!(true))
+    );
+    let held = page
+        .call(
+            "WebAuthn.getCredentials",
+            json!({"authenticatorId": new_authenticator}),
+        )
+        .await;
+    assert_eq!(held["credentials"].as_array().unwrap().len(), 1);
 }

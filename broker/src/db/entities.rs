@@ -32,6 +32,7 @@ pub mod tenant {
         pub attestation: String,
         pub prf_salt: Option<String>,
         pub prf_next_salt: Option<String>,
+        pub email_recovery: bool,
     }
     no_relations!();
 }
@@ -48,6 +49,7 @@ pub mod user {
         pub display_name: String,
         pub email: Option<String>,
         pub created_at: i64,
+        pub email_verified: bool,
     }
     no_relations!();
 }
@@ -247,6 +249,24 @@ pub mod admin_session {
         pub created_at: i64,
         pub last_seen_at: i64,
         pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod email_token {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "email_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub purpose: String,
+        pub user_id: String,
+        pub tenant_id: String,
+        pub flow_id: Option<String>,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
     }
     no_relations!();
 }

@@ -208,16 +208,49 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         return crate::errors::ApiError::from(e).into();
     }
 
-    let needs_related_origins = tenant.rp_mode == RpMode::Site
-        && !RpId::parse("rp_id", &tenant.rp_id)
-            .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
-            .unwrap_or(false);
     let locale = crate::i18n::Locale::negotiate(
         get("ui_locales"),
         req.headers()
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
+    let body = match hosted_page(
+        &state,
+        &tenant,
+        locale,
+        flow_id,
+        view,
+        login_hint.unwrap_or_default(),
+        String::new(),
+    ) {
+        Ok(b) => b,
+        Err(e) => return e.into(),
+    };
+    let cookie = Cookie::build(cookie_name, binding)
+        .http_only(true)
+        .secure(state.settings.is_https())
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(CookieDuration::seconds(state.settings.flow_ttl))
+        .finish();
+    crate::web::html(StatusCode::OK).cookie(cookie).body(body)
+}
+
+/// Renders the hosted page of a flow in `view` (`login`, `create`, or `recovery` with the
+/// recovery link's token).
+pub(crate) fn hosted_page(
+    state: &AppState,
+    tenant: &crate::store::tenants::Tenant,
+    locale: crate::i18n::Locale,
+    flow_id: String,
+    view: &str,
+    login_hint: String,
+    recovery_token: String,
+) -> Result<String, crate::errors::ApiError> {
+    let needs_related_origins = tenant.rp_mode == RpMode::Site
+        && !RpId::parse("rp_id", &tenant.rp_id)
+            .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
+            .unwrap_or(false);
     let page = AuthorizePage {
         lang: locale.tag(),
         t: locale.text(),
@@ -232,20 +265,11 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         rp_mode: tenant.rp_mode.as_str().to_owned(),
         needs_related_origins,
         initial_view: view.to_owned(),
-        login_hint: login_hint.unwrap_or_default(),
+        login_hint,
+        recovery_offered: crate::routes::recovery::offered(state, tenant),
+        recovery_token,
     };
-    let body = match page.render() {
-        Ok(b) => b,
-        Err(e) => return crate::errors::ApiError::internal(e).into(),
-    };
-    let cookie = Cookie::build(cookie_name, binding)
-        .http_only(true)
-        .secure(state.settings.is_https())
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(CookieDuration::seconds(state.settings.flow_ttl))
-        .finish();
-    crate::web::html(StatusCode::OK).cookie(cookie).body(body)
+    page.render().map_err(crate::errors::ApiError::internal)
 }
 
 /// The parameters of an `/authorize` query, form-decoded, and the first one given more

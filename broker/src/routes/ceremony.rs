@@ -47,7 +47,7 @@ fn challenge_expired() -> ApiError {
 
 /// Loads a flow for a ceremony call: it exists, is alive, belongs to this browser
 /// (constant-time check of the binding cookie), and has not issued its code.
-async fn open_flow(
+pub(crate) async fn open_flow(
     state: &AppState,
     req: &HttpRequest,
     flow_id: &str,
@@ -104,7 +104,7 @@ async fn open_flow(
 
 /// The cap on ceremony attempts in one flow: each verification needs a fresh challenge,
 /// so options calls are what is counted.
-async fn attempt_quota(
+pub(crate) async fn attempt_quota(
     state: &AppState,
     req: &HttpRequest,
     flow: &flow::Model,
@@ -143,9 +143,30 @@ fn relying_party(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiE
     })
 }
 
+/// The relying party of a registration: with direct attestation against the operator's
+/// roots when the tenant's policy proves AAGUIDs; without roots no passkey can be
+/// proven, and the policy refuses it after the ceremony.
+pub(crate) fn registration_rp(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
+    let rp = relying_party(state, tenant)?;
+    if tenant.policy.verifies_aaguid() && !state.settings.attestation_roots.is_empty() {
+        return Ok(rp.with_attestation(
+            crate::passkeys::attestation_ca_list(
+                &state.settings.attestation_roots,
+                &tenant.policy.aaguid_allow,
+                crate::aaguids::names(),
+            )
+            .map_err(ApiError::internal)?,
+        ));
+    }
+    Ok(rp)
+}
+
 /// In `site` mode on another domain, the site's `/.well-known/webauthn` must list the
 /// broker's origin before any ceremony runs (PROTOCOL §6).
-async fn ensure_related_origin(state: &AppState, tenant: &Tenant) -> Result<(), ApiError> {
+pub(crate) async fn ensure_related_origin(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<(), ApiError> {
     if tenant.rp_mode != RpMode::Site {
         return Ok(());
     }
@@ -193,7 +214,11 @@ pub fn signed_message(
     (msg, hash)
 }
 
-fn new_challenge(state: &AppState, flow: &flow::Model, tenant: &Tenant) -> (String, [u8; 32], i64) {
+pub(crate) fn new_challenge(
+    state: &AppState,
+    flow: &flow::Model,
+    tenant: &Tenant,
+) -> (String, [u8; 32], i64) {
     let t = now();
     let (msg, hash) = signed_message(
         &tenant.client_id,
@@ -255,7 +280,7 @@ struct PendingAccount {
     email: Option<String>,
 }
 
-fn check_email(email: &str) -> Result<String, ApiError> {
+pub(crate) fn check_email(email: &str) -> Result<String, ApiError> {
     let e = email.trim();
     let ok = e.len() <= 254
         && e.split_once('@').is_some_and(|(l, d)| {
@@ -305,19 +330,7 @@ pub async fn registration_options(
         d => d.map(str::to_owned),
     };
     ensure_related_origin(&state, &tenant).await?;
-    let mut rp = relying_party(&state, &tenant)?;
-    // Direct attestation proves the AAGUID against the operator's roots; without roots
-    // no passkey can be proven, and the policy refuses it after the ceremony.
-    if tenant.policy.verifies_aaguid() && !state.settings.attestation_roots.is_empty() {
-        rp = rp.with_attestation(
-            crate::passkeys::attestation_ca_list(
-                &state.settings.attestation_roots,
-                &tenant.policy.aaguid_allow,
-                crate::aaguids::names(),
-            )
-            .map_err(ApiError::internal)?,
-        );
-    }
+    let rp = registration_rp(&state, &tenant)?;
     let user_uuid = Uuid::new_v4();
     let name = email
         .clone()
@@ -326,7 +339,7 @@ pub async fn registration_options(
     let display = display_name.clone().unwrap_or_else(|| name.clone());
     let (msg, hash, expires_at) = new_challenge(&state, &flow, &tenant);
     let (options, ceremony_state) = rp
-        .start_registration(&hash, user_uuid, &name, &display)
+        .start_registration(&hash, user_uuid, &name, &display, &[])
         .map_err(ApiError::internal)?;
     let pending = PendingAccount {
         user_id: b64(user_uuid.as_bytes()),
@@ -350,7 +363,7 @@ pub async fn registration_options(
 }
 
 /// Takes the flow's outstanding challenge of `kind`; consumed whatever happens next.
-async fn take_challenge(
+pub(crate) async fn take_challenge(
     state: &AppState,
     flow: &flow::Model,
     kind: &str,
@@ -551,7 +564,10 @@ pub async fn authentication(
             "user_handle": credential.response.user_handle.as_ref().map(b64),
             "attestation_object": null,
         }),
-        insert: None,
+        new_credential: false,
+        insert_user: None,
+        insert_credential: None,
+        recovery_link: None,
         used: Some(Use {
             counter,
             backed_up: result.backup_state(),
@@ -583,52 +599,6 @@ pub async fn registration(
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok())
         .ok_or_else(|| ApiError::internal("registration challenge without account"))?;
-    let rp = relying_party(&state, &tenant)?;
-    let (passkey, aaguid_verified) = match rp.finish_registration(&credential, &ch.state) {
-        Ok(p) => p,
-        Err(f @ CeremonyFailure::Policy(_)) => {
-            // The authenticator keeps a passkey the broker refused: the page tells it to
-            // forget it (signalUnknownCredential).
-            return Err(refuse(&state, &tenant, &flow, "create", f)
-                .await
-                .with("credential_id", b64(&credential.raw_id)));
-        }
-        Err(f) => return Err(refuse(&state, &tenant, &flow, "create", f).await),
-    };
-    let Some(attested) = crate::passkeys::read_attestation(&credential.response.attestation_object)
-    else {
-        return Err(refuse(
-            &state,
-            &tenant,
-            &flow,
-            "create",
-            CeremonyFailure::Verification("attestation".into()),
-        )
-        .await);
-    };
-    let credential_id = b64(&attested.credential_id);
-    if let Err(r) = tenant.policy.check(
-        attested.aaguid,
-        aaguid_verified,
-        attested.flags.backup_eligible,
-        crate::aaguids::names(),
-    ) {
-        return Err(
-            refuse(&state, &tenant, &flow, "create", CeremonyFailure::Policy(r))
-                .await
-                .with("credential_id", credential_id),
-        );
-    }
-    if accounts::credential_exists(&state.db, &credential_id).await? {
-        return Err(refuse(
-            &state,
-            &tenant,
-            &flow,
-            "create",
-            CeremonyFailure::Verification("duplicate_credential".into()),
-        )
-        .await);
-    }
     let t = now();
     let user = user::Model {
         id: pending.user_id,
@@ -637,25 +607,10 @@ pub async fn registration(
         display_name: pending.display_name,
         email: pending.email,
         created_at: t,
+        email_verified: false,
     };
-    let stored = credential::Model {
-        id: credential_id,
-        tenant_id: tenant.client_id.clone(),
-        user_id: user.id.clone(),
-        rp_id: tenant.rp_id.clone(),
-        passkey: serde_json::to_string(&passkey).map_err(ApiError::internal)?,
-        public_key: b64(&attested.cose_key),
-        public_key_alg: attested.alg,
-        passkey_id: hex(sha256(&attested.cose_key)),
-        aaguid: attested.aaguid.to_string(),
-        backup_eligible: attested.flags.backup_eligible,
-        backed_up: attested.flags.backed_up,
-        user_verified: attested.flags.user_verified,
-        counter: i64::from(attested.counter),
-        created_at: t,
-        last_used_at: Some(t),
-        aaguid_verified,
-    };
+    let (stored, attested) =
+        verify_new_passkey(&state, &tenant, &flow, &ch, &credential, &user.id, "create").await?;
     let outcome = Outcome {
         user: &user,
         credential: &stored,
@@ -672,42 +627,137 @@ pub async fn registration(
             "user_handle": user.id,
             "attestation_object": b64(&credential.response.attestation_object),
         }),
-        insert: Some((user.clone(), stored.clone())),
+        new_credential: true,
+        insert_user: Some(user.clone()),
+        insert_credential: Some(stored.clone()),
+        recovery_link: None,
         used: None,
     };
     let answer = complete(&state, &flow, &tenant, outcome).await?;
     state.metrics.ceremony("create", "ok");
+    // PROTOCOL E4: an address given at registration is proven by a link, sent after the
+    // commit and off the request path.
+    if user.email.is_some() && tenant.email_recovery {
+        crate::routes::recovery::send_verification(&state, user, tenant.name.clone());
+    }
     Ok(HttpResponse::Ok().json(answer))
 }
 
+/// Verifies an attestation against the flow's challenge and the tenant's policy, and
+/// builds the passkey to store for `user_id` (a new account, or an existing one in a
+/// recovery). Failures are recorded as `ceremony.failed` under `kind`.
+pub(crate) async fn verify_new_passkey(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &flow::Model,
+    ch: &challenge::Model,
+    credential: &RegisterPublicKeyCredential,
+    user_id: &str,
+    kind: &str,
+) -> Result<(credential::Model, crate::passkeys::AttestedCredential), ApiError> {
+    let rp = relying_party(state, tenant)?;
+    let (passkey, aaguid_verified) = match rp.finish_registration(credential, &ch.state) {
+        Ok(p) => p,
+        Err(f @ CeremonyFailure::Policy(_)) => {
+            // The authenticator keeps a passkey the broker refused: the page tells it to
+            // forget it (signalUnknownCredential).
+            return Err(refuse(state, tenant, flow, kind, f)
+                .await
+                .with("credential_id", b64(&credential.raw_id)));
+        }
+        Err(f) => return Err(refuse(state, tenant, flow, kind, f).await),
+    };
+    let Some(attested) = crate::passkeys::read_attestation(&credential.response.attestation_object)
+    else {
+        return Err(refuse(
+            state,
+            tenant,
+            flow,
+            kind,
+            CeremonyFailure::Verification("attestation".into()),
+        )
+        .await);
+    };
+    let credential_id = b64(&attested.credential_id);
+    if let Err(r) = tenant.policy.check(
+        attested.aaguid,
+        aaguid_verified,
+        attested.flags.backup_eligible,
+        crate::aaguids::names(),
+    ) {
+        return Err(
+            refuse(state, tenant, flow, kind, CeremonyFailure::Policy(r))
+                .await
+                .with("credential_id", credential_id),
+        );
+    }
+    if accounts::credential_exists(&state.db, &credential_id).await? {
+        return Err(refuse(
+            state,
+            tenant,
+            flow,
+            kind,
+            CeremonyFailure::Verification("duplicate_credential".into()),
+        )
+        .await);
+    }
+    let t = now();
+    let stored = credential::Model {
+        id: credential_id,
+        tenant_id: tenant.client_id.clone(),
+        user_id: user_id.to_owned(),
+        rp_id: tenant.rp_id.clone(),
+        passkey: serde_json::to_string(&passkey).map_err(ApiError::internal)?,
+        public_key: b64(&attested.cose_key),
+        public_key_alg: attested.alg,
+        passkey_id: hex(sha256(&attested.cose_key)),
+        aaguid: attested.aaguid.to_string(),
+        backup_eligible: attested.flags.backup_eligible,
+        backed_up: attested.flags.backed_up,
+        user_verified: attested.flags.user_verified,
+        counter: i64::from(attested.counter),
+        created_at: t,
+        last_used_at: Some(t),
+        aaguid_verified,
+    };
+    Ok((stored, attested))
+}
+
 /// A verified ceremony, ready to become a code.
-struct Outcome<'a> {
-    user: &'a user::Model,
-    credential: &'a credential::Model,
-    new_user: bool,
-    user_verified: bool,
-    backup_eligible: bool,
-    backed_up: bool,
-    verify: Value,
+pub(crate) struct Outcome<'a> {
+    pub(crate) user: &'a user::Model,
+    pub(crate) credential: &'a credential::Model,
+    pub(crate) new_user: bool,
+    pub(crate) new_credential: bool,
+    pub(crate) user_verified: bool,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backed_up: bool,
+    pub(crate) verify: Value,
     /// A new account to insert in the same transaction as the code.
-    insert: Option<(user::Model, credential::Model)>,
+    pub(crate) insert_user: Option<user::Model>,
+    /// A new passkey to insert in the same transaction as the code.
+    pub(crate) insert_credential: Option<credential::Model>,
+    /// The SHA-256 of a recovery link, used up in the same transaction as the code
+    /// (PROTOCOL E4).
+    pub(crate) recovery_link: Option<String>,
     /// The use of an existing passkey to record in the same transaction as the code.
-    used: Option<Use>,
+    pub(crate) used: Option<Use>,
 }
 
 /// What an assertion changes on its stored passkey.
-struct Use {
+pub(crate) struct Use {
     counter: i64,
     backed_up: bool,
     /// The refreshed webauthn-rs credential, when it serialised.
     passkey_json: Option<String>,
 }
 
-/// Issues the flow's code in one transaction (new account or the passkey's use, flow
-/// completion, code, audit event), and builds the page's answer: where to go, and what
-/// to signal. One commit per ceremony keeps a sign-in's writes together: either all of
-/// them are on disk or none, and the database takes its write lock once.
-async fn complete(
+/// Issues the flow's code in one transaction (recovery link used up, flow completion,
+/// new account or passkey or the passkey's use, code, audit event), and builds the
+/// page's answer: where to go, and what to signal. One commit per ceremony keeps a
+/// sign-in's writes together: either all of them are on disk or none, and the database
+/// takes its write lock once.
+pub(crate) async fn complete(
     state: &AppState,
     flow: &flow::Model,
     tenant: &Tenant,
@@ -725,9 +775,9 @@ async fn complete(
         "public_key": o.credential.public_key,
         "public_key_alg": o.credential.public_key_alg,
         "email": o.user.email,
-        "email_verified": false,
+        "email_verified": o.user.email.is_some() && o.user.email_verified,
         "new_user": o.new_user,
-        "new_credential": o.new_user,
+        "new_credential": o.new_credential,
         "user_verified": o.user_verified,
         "backup_eligible": o.backup_eligible,
         "backed_up": o.backed_up,
@@ -743,12 +793,28 @@ async fn complete(
         "amr": amr(o.backup_eligible, o.user_verified),
     });
     let txn = state.db.begin().await?;
+    if let Some(link) = &o.recovery_link {
+        let used = crate::store::email_tokens::consume(
+            &txn,
+            link,
+            crate::store::email_tokens::Purpose::Recover,
+            Some(&flow.id),
+            Some(&o.user.id),
+        )
+        .await?;
+        if used.is_none() {
+            txn.rollback().await?;
+            return Err(crate::routes::recovery::link_expired());
+        }
+    }
     if !flows::complete_flow(&txn, &flow.id, t).await? {
         txn.rollback().await?;
         return Err(flow_expired());
     }
-    if let Some((user, cred)) = o.insert {
+    if let Some(user) = o.insert_user {
         accounts::insert_user(&txn, user).await?;
+    }
+    if let Some(cred) = o.insert_credential {
         accounts::insert_credential(&txn, cred).await?;
     }
     if let Some(u) = o.used {

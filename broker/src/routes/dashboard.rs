@@ -834,6 +834,7 @@ struct TenantForm {
     counter_policy: String,
     related_origins: String,
     confidential: bool,
+    email_recovery: bool,
 }
 
 impl TenantForm {
@@ -852,6 +853,7 @@ impl TenantForm {
             counter_policy: t.counter_policy.as_str().into(),
             related_origins: t.related_origins.join("\n"),
             confidential: t.secret_hash.is_some(),
+            email_recovery: t.email_recovery,
         }
     }
 
@@ -866,6 +868,7 @@ impl TenantForm {
             counter_policy: field(form, "counter_policy").into(),
             related_origins: field(form, "related_origins").into(),
             confidential: form.contains_key("confidential"),
+            email_recovery: form.contains_key("email_recovery"),
         }
     }
 
@@ -886,6 +889,7 @@ impl TenantForm {
             }),
             confidential: new.then_some(self.confidential),
             rotate_secret: None,
+            email_recovery: Some(self.email_recovery),
             // Passkey policy and PRF are set through the admin API; an edit here keeps them.
             ..TenantInput::default()
         }

@@ -7,6 +7,7 @@ pub mod ceremony;
 pub mod dashboard;
 pub mod discovery;
 pub mod ops;
+pub mod recovery;
 pub mod redeem;
 
 use actix_web::error::{JsonPayloadError, UrlencodedError};
@@ -104,8 +105,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/registration/options",
                     web::post().to(ceremony::registration_options),
                 )
-                .route("/registration", web::post().to(ceremony::registration)),
+                .route("/registration", web::post().to(ceremony::registration))
+                .route("/recovery", web::post().to(recovery::request))
+                .route(
+                    "/recovery/registration/options",
+                    web::post().to(recovery::registration_options),
+                )
+                .route(
+                    "/recovery/registration",
+                    web::post().to(recovery::registration),
+                ),
         )
+        .route("/email/verify", web::get().to(recovery::verify_page))
+        .route("/email/verify", web::post().to(recovery::verify))
+        .route("/recover", web::get().to(recovery::recover_page))
         .service(
             web::scope("/api/v1/sign-ins")
                 .app_data(oauth_json_config())

@@ -355,7 +355,7 @@ pub async fn userinfo(
         && let Some(email) = user.email
     {
         claims["email"] = email.into();
-        claims["email_verified"] = false.into();
+        claims["email_verified"] = user.email_verified.into();
     }
     Ok(no_store(HttpResponse::Ok()).json(claims))
 }

@@ -42,6 +42,8 @@ pub struct Tenant {
     pub prf_salt: Option<String>,
     /// PRF: the next salt during a rotation, evaluated as `second`.
     pub prf_next_salt: Option<String>,
+    /// Recovery by email (PROTOCOL E4): verified addresses may enrol a new passkey.
+    pub email_recovery: bool,
 }
 
 impl Tenant {
@@ -69,6 +71,7 @@ impl Tenant {
             "attestation": self.policy.attestation.as_str(),
             "prf": self.prf_salt.is_some(),
             "prf_rotating": self.prf_next_salt.is_some(),
+            "email_recovery": self.email_recovery,
         })
     }
 
@@ -90,6 +93,7 @@ impl Tenant {
             policy,
             prf_salt: m.prf_salt,
             prf_next_salt: m.prf_next_salt,
+            email_recovery: m.email_recovery,
             redirect_uris: serde_json::from_str(&m.redirect_uris).unwrap_or_default(),
             related_origins: serde_json::from_str(&m.related_origins).unwrap_or_default(),
             rp_mode: RpMode::parse(&m.rp_mode).unwrap_or(RpMode::Broker),
@@ -142,6 +146,8 @@ pub struct TenantInput {
     /// PRF salt rotation (update only): `start` adds a second salt, `finish` makes it the
     /// salt, `cancel` drops it.
     pub prf_rotation: Option<String>,
+    /// Recovery by email on or off (PROTOCOL E4); needs the broker's SMTP settings.
+    pub email_recovery: Option<bool>,
 }
 
 /// Resolves the policy fields of `input` over `current` and checks them together.
@@ -183,7 +189,8 @@ fn resolve_policy(
 }
 
 /// Checks what a tenant change needs from the broker's settings: `attestation: direct`
-/// needs attestation roots (`LATCHKEY_ATTESTATION_ROOTS`).
+/// needs attestation roots (`LATCHKEY_ATTESTATION_ROOTS`), `email_recovery` an SMTP
+/// server (`LATCHKEY_SMTP_URL`).
 pub fn check_settings(
     input: &TenantInput,
     settings: &crate::config::Settings,
@@ -192,6 +199,12 @@ pub fn check_settings(
         return Err(invalid(
             "attestation",
             "attestation \"direct\" needs the broker's attestation roots (LATCHKEY_ATTESTATION_ROOTS), and none are configured",
+        ));
+    }
+    if input.email_recovery == Some(true) && settings.smtp_url.is_none() {
+        return Err(invalid(
+            "email_recovery",
+            "email_recovery needs the broker to send email (LATCHKEY_SMTP_URL), and it is not configured",
         ));
     }
     Ok(())
@@ -436,6 +449,7 @@ pub async fn create(
         attestation: Set(policy.attestation.as_str().into()),
         prf_salt: Set(prf_salt),
         prf_next_salt: Set(None),
+        email_recovery: Set(input.email_recovery.unwrap_or(false)),
     };
     let inserted = match model.insert(db).await {
         Ok(m) => m,
@@ -551,6 +565,9 @@ pub async fn update(
                 "prf_rotation must be \"start\", \"finish\" or \"cancel\"",
             ));
         }
+    }
+    if let Some(on) = input.email_recovery {
+        am.email_recovery = Set(on);
     }
     match (&input.related_origins, mode) {
         (Some(list), RpMode::Broker) => {
