@@ -6,10 +6,11 @@ use std::sync::RwLock;
 
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::ecdsa::SigningKey;
-use p256::pkcs8::EncodePrivateKey as _;
+use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rand::RngCore as _;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, EntityTrait as _,
     QueryFilter as _, QueryOrder as _, Set,
@@ -34,9 +35,13 @@ pub enum KeyError {
     Encoding(String),
 }
 
+/// The key id_tokens are signed with now, parsed once when it is loaded: the JWS header
+/// (fixed for a key) and ring's P-256 key pair.
 struct ActiveKey {
     kid: String,
-    encoding: EncodingKey,
+    /// BASE64URL of the JWS protected header, `{"alg":"ES256","kid":…,"typ":"JWT"}`.
+    header_b64: String,
+    pair: EcdsaKeyPair,
 }
 
 /// The broker's signing keys.
@@ -68,10 +73,7 @@ impl Keys {
             None => self.create(db).await?,
         };
         let der = self.open(&row)?;
-        let active = ActiveKey {
-            kid: row.kid.clone(),
-            encoding: EncodingKey::from_ec_der(&der),
-        };
+        let active = ActiveKey::new(&row.kid, &der)?;
         if let Ok(mut slot) = self.current.write() {
             *slot = Some(std::sync::Arc::new(active));
         }
@@ -163,10 +165,20 @@ impl Keys {
             .ok()
             .and_then(|g| g.clone())
             .ok_or_else(|| KeyError::Encoding("no signing key loaded".into()))?;
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(current.kid.clone());
-        jsonwebtoken::encode(&header, claims, &current.encoding)
-            .map_err(|e| KeyError::Encoding(e.to_string()))
+        // RFC 7515 compact serialisation: header.claims.signature, each BASE64URL; the
+        // ES256 signature is r ‖ s, 64 bytes (RFC 7518 §3.4).
+        let claims = serde_json::to_vec(claims).map_err(|e| KeyError::Encoding(e.to_string()))?;
+        let mut jwt = String::with_capacity(current.header_b64.len() + claims.len() * 4 / 3 + 92);
+        jwt.push_str(&current.header_b64);
+        jwt.push('.');
+        jwt.push_str(&b64(&claims));
+        let signature = current
+            .pair
+            .sign(&SystemRandom::new(), jwt.as_bytes())
+            .map_err(|_| KeyError::Encoding("signing failed".into()))?;
+        jwt.push('.');
+        jwt.push_str(&b64(signature.as_ref()));
+        Ok(jwt)
     }
 
     /// The JWKS: every key that is active or was retired less than `grace` seconds ago.
@@ -235,6 +247,31 @@ fn nonce_arr(n: &[u8]) -> Result<[u8; 12], KeyError> {
         .map_err(|_| KeyError::Encoding("nonce length".into()))
 }
 
+impl ActiveKey {
+    /// Parses a stored PKCS#8 key. ring is given the raw scalar and public point, which
+    /// the RustCrypto key (that generated it) yields whatever optional PKCS#8 fields the
+    /// encoder wrote.
+    fn new(kid: &str, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let bad = |e: &dyn std::fmt::Display| KeyError::Encoding(format!("signing key {kid}: {e}"));
+        let key = SigningKey::from_pkcs8_der(pkcs8).map_err(|e| bad(&e))?;
+        let scalar = Zeroizing::new(key.to_bytes());
+        let point = key.verifying_key().to_encoded_point(false);
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &scalar[..],
+            point.as_bytes(),
+            &SystemRandom::new(),
+        )
+        .map_err(|e| bad(&e))?;
+        let header = json!({"alg": "ES256", "kid": kid, "typ": "JWT"});
+        Ok(Self {
+            kid: kid.to_owned(),
+            header_b64: b64(header.to_string().as_bytes()),
+            pair,
+        })
+    }
+}
+
 /// The public JWK of `key`, with its RFC 7638 thumbprint as `kid`.
 pub fn public_jwk(key: &SigningKey) -> Value {
     let point = key.verifying_key().to_encoded_point(false);
@@ -256,5 +293,35 @@ mod tests {
         let jwk = public_jwk(&key);
         assert_eq!(jwk["kid"].as_str().unwrap().len(), 43);
         assert_eq!(jwk["alg"], "ES256");
+    }
+
+    /// A token signed with ring verifies with RustCrypto's P-256 against the public JWK,
+    /// carries the key's kid and the claims unchanged, and no two signatures repeat.
+    #[test]
+    fn signed_tokens_verify_with_an_independent_implementation() {
+        use p256::ecdsa::signature::Verifier as _;
+        let key = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let kid = public_jwk(&key)["kid"].as_str().unwrap().to_owned();
+        let der = key.to_pkcs8_der().unwrap();
+        let active = ActiveKey::new(&kid, der.as_bytes()).unwrap();
+        let keys = Keys {
+            master: Zeroizing::new([7; 32]),
+            current: RwLock::new(Some(std::sync::Arc::new(active))),
+        };
+        let claims = json!({"sub": "u1", "aud": "c1", "name": "ünïcode"});
+        let jwt = keys.sign(&claims).unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: Value = serde_json::from_slice(&unb64(parts[0]).unwrap()).unwrap();
+        assert_eq!(header, json!({"alg": "ES256", "kid": kid, "typ": "JWT"}));
+        let body: Value = serde_json::from_slice(&unb64(parts[1]).unwrap()).unwrap();
+        assert_eq!(body, claims);
+        let sig = p256::ecdsa::Signature::from_slice(&unb64(parts[2]).unwrap()).unwrap();
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        key.verifying_key().verify(signed.as_bytes(), &sig).unwrap();
+        let mut tampered = signed.clone().into_bytes();
+        tampered[signed.len() - 1] ^= 1;
+        assert!(key.verifying_key().verify(&tampered, &sig).is_err());
+        assert_ne!(keys.sign(&claims).unwrap(), jwt);
     }
 }
