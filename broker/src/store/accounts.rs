@@ -15,10 +15,12 @@ pub async fn find_credential<C: ConnectionTrait>(
     tenant_id: &str,
     credential_id: &str,
 ) -> Result<Option<credential::Model>, DbErr> {
-    credential::Entity::find_by_id(credential_id.to_owned())
-        .filter(credential::Column::TenantId.eq(tenant_id))
-        .one(db)
-        .await
+    super::by_key(
+        credential::Entity::find_by_id(credential_id.to_owned())
+            .filter(credential::Column::TenantId.eq(tenant_id)),
+        db,
+    )
+    .await
 }
 
 /// Loads a credential of any tenant by its base64url id.
@@ -26,9 +28,7 @@ pub async fn find_credential_any<C: ConnectionTrait>(
     db: &C,
     credential_id: &str,
 ) -> Result<Option<credential::Model>, DbErr> {
-    credential::Entity::find_by_id(credential_id.to_owned())
-        .one(db)
-        .await
+    super::by_key(credential::Entity::find_by_id(credential_id.to_owned()), db).await
 }
 
 /// Whether a credential id is registered anywhere.
@@ -36,10 +36,11 @@ pub async fn credential_exists<C: ConnectionTrait>(
     db: &C,
     credential_id: &str,
 ) -> Result<bool, DbErr> {
-    Ok(credential::Entity::find_by_id(credential_id.to_owned())
-        .one(db)
-        .await?
-        .is_some())
+    Ok(
+        super::by_key(credential::Entity::find_by_id(credential_id.to_owned()), db)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Loads a user.
@@ -47,7 +48,7 @@ pub async fn find_user<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
 ) -> Result<Option<user::Model>, DbErr> {
-    user::Entity::find_by_id(user_id.to_owned()).one(db).await
+    super::by_key(user::Entity::find_by_id(user_id.to_owned()), db).await
 }
 
 /// The credential ids of a user, oldest first.
@@ -114,9 +115,7 @@ pub async fn delete_credential<C: ConnectionTrait>(
     db: &C,
     credential_id: &str,
 ) -> Result<Option<credential::Model>, DbErr> {
-    let found = credential::Entity::find_by_id(credential_id.to_owned())
-        .one(db)
-        .await?;
+    let found = super::by_key(credential::Entity::find_by_id(credential_id.to_owned()), db).await?;
     if found.is_some() {
         credential::Entity::delete_by_id(credential_id.to_owned())
             .exec(db)
@@ -209,10 +208,11 @@ pub async fn delete_user<C: ConnectionTrait>(
     tenant_id: &str,
     user_id: &str,
 ) -> Result<Option<RemovedUser>, DbErr> {
-    let Some(found) = user::Entity::find_by_id(user_id.to_owned())
-        .filter(user::Column::TenantId.eq(tenant_id))
-        .one(db)
-        .await?
+    let Some(found) = super::by_key(
+        user::Entity::find_by_id(user_id.to_owned()).filter(user::Column::TenantId.eq(tenant_id)),
+        db,
+    )
+    .await?
     else {
         return Ok(None);
     };

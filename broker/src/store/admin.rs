@@ -73,7 +73,7 @@ pub async fn revoke_token<C: ConnectionTrait>(
         .filter(admin_token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    admin_token::Entity::find_by_id(id.to_owned()).one(db).await
+    super::by_key(admin_token::Entity::find_by_id(id.to_owned()), db).await
 }
 
 /// The live token matching `presented`, with its last-used time brought up to date (to
@@ -155,10 +155,11 @@ pub async fn open_invite<C: ConnectionTrait>(
 
 /// Whether invitation `id` is still unused and unexpired.
 pub async fn invite_is_open<C: ConnectionTrait>(db: &C, id: &str) -> Result<bool, DbErr> {
-    Ok(admin_invite::Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-        .is_some_and(|r| r.used_at.is_none() && r.expires_at > now()))
+    Ok(
+        super::by_key(admin_invite::Entity::find_by_id(id.to_owned()), db)
+            .await?
+            .is_some_and(|r| r.used_at.is_none() && r.expires_at > now()),
+    )
 }
 
 /// Uses an invitation for `user_id` in one conditional update: `true` for exactly one
@@ -203,10 +204,11 @@ pub async fn find_login<C: ConnectionTrait>(
     db: &C,
     state: &str,
 ) -> Result<Option<admin_login::Model>, DbErr> {
-    Ok(admin_login::Entity::find_by_id(sha256_b64(state))
-        .one(db)
-        .await?
-        .filter(|l| l.expires_at > now()))
+    Ok(
+        super::by_key(admin_login::Entity::find_by_id(sha256_b64(state)), db)
+            .await?
+            .filter(|l| l.expires_at > now()),
+    )
 }
 
 /// Consumes the pending sign-in of an OAuth `state` in one statement.
@@ -259,9 +261,7 @@ pub async fn load_session<C: ConnectionTrait>(
     idle: i64,
 ) -> Result<Option<admin_session::Model>, DbErr> {
     let hash = sha256_b64(cookie);
-    let Some(row) = admin_session::Entity::find_by_id(hash.clone())
-        .one(db)
-        .await?
+    let Some(row) = super::by_key(admin_session::Entity::find_by_id(hash.clone()), db).await?
     else {
         return Ok(None);
     };

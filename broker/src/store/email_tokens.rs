@@ -64,10 +64,11 @@ pub async fn find_live<C: ConnectionTrait>(
         return Ok(None);
     }
     let t = now();
-    Ok(email_token::Entity::find_by_id(sha256_b64(token))
-        .one(db)
-        .await?
-        .filter(|m| m.purpose == purpose.as_str() && m.used_at.is_none() && m.expires_at > t))
+    Ok(
+        super::by_key(email_token::Entity::find_by_id(sha256_b64(token)), db)
+            .await?
+            .filter(|m| m.purpose == purpose.as_str() && m.used_at.is_none() && m.expires_at > t),
+    )
 }
 
 /// Uses a link in one conditional update: of concurrent callers exactly one gets the

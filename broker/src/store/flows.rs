@@ -15,7 +15,7 @@ pub async fn create_flow<C: ConnectionTrait>(db: &C, model: flow::Model) -> Resu
 
 /// Loads a flow.
 pub async fn find_flow<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<flow::Model>, DbErr> {
-    flow::Entity::find_by_id(id.to_owned()).one(db).await
+    super::by_key(flow::Entity::find_by_id(id.to_owned()), db).await
 }
 
 /// Stores the flow's challenge, replacing any outstanding one (one per flow).
@@ -76,7 +76,7 @@ pub async fn find_code<C: ConnectionTrait>(
     db: &C,
     code_hash: &str,
 ) -> Result<Option<code::Model>, DbErr> {
-    code::Entity::find_by_id(code_hash.to_owned()).one(db).await
+    super::by_key(code::Entity::find_by_id(code_hash.to_owned()), db).await
 }
 
 /// Redeems a code in one conditional update: `true` for exactly one caller, and only

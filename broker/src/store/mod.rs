@@ -9,3 +9,23 @@ pub mod email_tokens;
 pub mod flows;
 pub mod tenants;
 pub mod tokens;
+
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Select};
+
+/// Loads the row a primary-key select (`find_by_id`, with or without filters) finds.
+///
+/// sea-orm's `.one()` appends a bound `LIMIT ?`, and SQLite's query planner reads that
+/// bound value, which makes SQLite re-prepare the statement every time it runs (a fifth
+/// of the instructions of a sign-in went there). A primary key selects at most one row,
+/// so the lookup needs no limit.
+pub async fn by_key<E: EntityTrait, C: ConnectionTrait>(
+    select: Select<E>,
+    db: &C,
+) -> Result<Option<E::Model>, DbErr> {
+    let rows = select.all(db).await?;
+    debug_assert!(
+        rows.len() <= 1,
+        "by_key on a select that is not by primary key"
+    );
+    Ok(rows.into_iter().next())
+}

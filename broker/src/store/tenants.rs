@@ -241,10 +241,11 @@ fn invalid(field: &'static str, message: impl Into<String>) -> TenantError {
 
 /// Loads one tenant.
 pub async fn get(db: &DatabaseConnection, client_id: &str) -> Result<Option<Tenant>, DbErr> {
-    Ok(tenant::Entity::find_by_id(client_id.to_owned())
-        .one(db)
-        .await?
-        .map(Tenant::from_model))
+    Ok(
+        super::by_key(tenant::Entity::find_by_id(client_id.to_owned()), db)
+            .await?
+            .map(Tenant::from_model),
+    )
 }
 
 /// Lists all tenants by client id.
@@ -468,8 +469,7 @@ pub async fn update(
     client_id: &str,
     input: TenantInput,
 ) -> Result<(Tenant, Option<String>), TenantError> {
-    let row = tenant::Entity::find_by_id(client_id.to_owned())
-        .one(db)
+    let row = super::by_key(tenant::Entity::find_by_id(client_id.to_owned()), db)
         .await?
         .ok_or_else(|| TenantError::NotFound(client_id.to_owned()))?;
     let current = Tenant::from_model(row.clone());

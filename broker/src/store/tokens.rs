@@ -17,7 +17,5 @@ pub async fn find<C: ConnectionTrait>(
     db: &C,
     token_hash: &str,
 ) -> Result<Option<access_token::Model>, DbErr> {
-    access_token::Entity::find_by_id(token_hash.to_owned())
-        .one(db)
-        .await
+    super::by_key(access_token::Entity::find_by_id(token_hash.to_owned()), db).await
 }
