@@ -330,36 +330,75 @@ pub async fn registration_options(
         d => d.map(str::to_owned),
     };
     ensure_related_origin(&state, &tenant).await?;
-    let rp = registration_rp(&state, &tenant)?;
     let user_uuid = Uuid::new_v4();
     let name = email
         .clone()
         .or_else(|| display_name.clone())
         .unwrap_or_else(|| format!("{} account {}", tenant.name, &rfc3339(now())[..10]));
     let display = display_name.clone().unwrap_or_else(|| name.clone());
-    let (msg, hash, expires_at) = new_challenge(&state, &flow, &tenant);
-    let (options, ceremony_state) = rp
-        .start_registration(&hash, user_uuid, &name, &display, &[])
-        .map_err(ApiError::internal)?;
     let pending = PendingAccount {
         user_id: b64(user_uuid.as_bytes()),
         name,
         display_name: display,
         email,
     };
+    let user = (
+        user_uuid,
+        pending.name.as_str(),
+        pending.display_name.as_str(),
+    );
+    start_creation(&state, &flow, &tenant, "create", user, &[], &pending).await
+}
+
+/// Starts a passkey creation in `flow` for the user `(handle, name, display name)`: a
+/// challenge bound to the flow (PROTOCOL §5), kept with `pending` (what the ceremony of
+/// `kind` reads back), and the options answer for `navigator.credentials.create()`.
+pub(crate) async fn start_creation(
+    state: &AppState,
+    flow: &flow::Model,
+    tenant: &Tenant,
+    kind: &str,
+    (handle, name, display_name): (Uuid, &str, &str),
+    exclude: &[Vec<u8>],
+    pending: &impl serde::Serialize,
+) -> Result<HttpResponse, ApiError> {
+    let rp = registration_rp(state, tenant)?;
+    let (msg, hash, expires_at) = new_challenge(state, flow, tenant);
+    let (options, ceremony_state) = rp
+        .start_registration(&hash, handle, name, display_name, exclude)
+        .map_err(ApiError::internal)?;
     flows::put_challenge(
         &state.db,
         challenge::Model {
             flow_id: flow.id.clone(),
-            kind: "create".into(),
+            kind: kind.into(),
             state: ceremony_state,
             signed_message: msg,
-            registration: Some(serde_json::to_string(&pending).map_err(ApiError::internal)?),
+            registration: Some(serde_json::to_string(pending).map_err(ApiError::internal)?),
             expires_at,
         },
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "publicKey": options })))
+}
+
+/// What a creation ceremony gives the site to re-verify (PROTOCOL §5): the signed
+/// message, the attestation's client data and authenticator data, and the user handle.
+pub(crate) fn creation_evidence(
+    signed_message: &str,
+    credential: &RegisterPublicKeyCredential,
+    authenticator_data: &[u8],
+    user_handle: &str,
+) -> Value {
+    json!({
+        "ceremony": "webauthn.create",
+        "signed_message": signed_message,
+        "client_data_json": b64(&credential.response.client_data_json),
+        "authenticator_data": b64(authenticator_data),
+        "signature": null,
+        "user_handle": user_handle,
+        "attestation_object": b64(&credential.response.attestation_object),
+    })
 }
 
 /// Takes the flow's outstanding challenge of `kind`; consumed whatever happens next.
@@ -618,15 +657,12 @@ pub async fn registration(
         user_verified: attested.flags.user_verified,
         backup_eligible: attested.flags.backup_eligible,
         backed_up: attested.flags.backed_up,
-        verify: json!({
-            "ceremony": "webauthn.create",
-            "signed_message": ch.signed_message,
-            "client_data_json": b64(&credential.response.client_data_json),
-            "authenticator_data": b64(&attested.authenticator_data),
-            "signature": null,
-            "user_handle": user.id,
-            "attestation_object": b64(&credential.response.attestation_object),
-        }),
+        verify: creation_evidence(
+            &ch.signed_message,
+            &credential,
+            &attested.authenticator_data,
+            &user.id,
+        ),
         new_credential: true,
         insert_user: Some(user.clone()),
         insert_credential: Some(stored.clone()),

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use crate::app::AppState;
-use crate::db::entities::{challenge, flow, user};
+use crate::db::entities::{flow, user};
 use crate::errors::ApiError;
 use crate::i18n::Locale;
 use crate::mail::Mailer;
@@ -33,7 +33,7 @@ use crate::store::email_tokens::{self, Purpose};
 use crate::store::tenants::Tenant;
 use crate::store::{accounts, flows};
 use crate::templates::EmailLinkPage;
-use crate::util::{b64, ct_eq, now, sha256_b64, unb64};
+use crate::util::{ct_eq, now, sha256_b64, unb64};
 
 /// Lifetime of an email verification link, seconds.
 pub const VERIFY_TTL: i64 = 24 * 3600;
@@ -556,7 +556,6 @@ pub async fn registration_options(
         .filter(|u| u.tenant_id == tenant.client_id)
         .ok_or_else(link_expired)?;
     ceremony::ensure_related_origin(&state, &tenant).await?;
-    let rp = ceremony::registration_rp(&state, &tenant)?;
     let handle = unb64(&user.id)
         .and_then(|b| Uuid::from_slice(&b).ok())
         .ok_or_else(|| ApiError::internal("a user handle is not 16 bytes"))?;
@@ -565,27 +564,12 @@ pub async fn registration_options(
         .iter()
         .filter_map(|id| unb64(id))
         .collect();
-    let (msg, hash, expires_at) = ceremony::new_challenge(&state, &flow, &tenant);
-    let (options, ceremony_state) = rp
-        .start_registration(&hash, handle, &user.name, &user.display_name, &exclude)
-        .map_err(ApiError::internal)?;
     let pending = PendingRecovery {
         user_id: user.id.clone(),
         link: link.token_hash,
     };
-    flows::put_challenge(
-        &state.db,
-        challenge::Model {
-            flow_id: flow.id.clone(),
-            kind: "recover".into(),
-            state: ceremony_state,
-            signed_message: msg,
-            registration: Some(serde_json::to_string(&pending).map_err(ApiError::internal)?),
-            expires_at,
-        },
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(json!({ "publicKey": options })))
+    let who = (handle, user.name.as_str(), user.display_name.as_str());
+    ceremony::start_creation(&state, &flow, &tenant, "recover", who, &exclude, &pending).await
 }
 
 /// `POST /api/v1/flows/{flow}/recovery/registration` `{"token", "credential"}`: adds the
@@ -647,15 +631,12 @@ pub async fn registration(
         user_verified: attested.flags.user_verified,
         backup_eligible: attested.flags.backup_eligible,
         backed_up: attested.flags.backed_up,
-        verify: json!({
-            "ceremony": "webauthn.create",
-            "signed_message": ch.signed_message,
-            "client_data_json": b64(&credential.response.client_data_json),
-            "authenticator_data": b64(&attested.authenticator_data),
-            "signature": null,
-            "user_handle": user.id,
-            "attestation_object": b64(&credential.response.attestation_object),
-        }),
+        verify: ceremony::creation_evidence(
+            &ch.signed_message,
+            &credential,
+            &attested.authenticator_data,
+            &user.id,
+        ),
         insert_user: None,
         insert_credential: Some(stored.clone()),
         recovery_link: Some(pending.link),
