@@ -290,21 +290,16 @@ pub async fn attempt_quota(
     tenant: &str,
     expires_at: i64,
 ) -> Result<(), Refusal> {
-    let ip = crate::web::client_ip(req, &state.settings);
-    if state.settings.is_rate_limit_exempt(ip) {
-        return Ok(());
-    }
-    let r = shared_limit(
+    let limit = state.settings.ceremony_attempts_per_flow;
+    per_flow_quota(
         state,
-        &format!("attempts:{flow_id}"),
-        state.settings.ceremony_attempts_per_flow,
-        expires_at - now(),
+        req,
+        ("attempts", "attempts_per_flow", limit),
+        flow_id,
+        tenant,
+        expires_at,
     )
-    .await;
-    if let Err(refusal) = r {
-        rate_limit_hit(state, "attempts_per_flow", Some(ip), Some(tenant), refusal);
-    }
-    r
+    .await
 }
 
 /// Recovery requests one flow may make (PROTOCOL E4).
@@ -321,19 +316,37 @@ pub async fn recovery_quota(
     tenant: &str,
     expires_at: i64,
 ) -> Result<(), Refusal> {
+    let limit = RECOVERY_REQUESTS_PER_FLOW;
+    per_flow_quota(
+        state,
+        req,
+        ("recovery", "recovery_per_flow", limit),
+        flow_id,
+        tenant,
+        expires_at,
+    )
+    .await
+}
+
+/// At most `limit` uses of `counter` in one flow, counted in the database (shared by every
+/// instance) until the flow expires; a refusal is recorded under `reason`. Addresses
+/// exempt from rate limits are not counted.
+async fn per_flow_quota(
+    state: &AppState,
+    req: &HttpRequest,
+    (counter, reason, limit): (&str, &'static str, u32),
+    flow_id: &str,
+    tenant: &str,
+    expires_at: i64,
+) -> Result<(), Refusal> {
     let ip = crate::web::client_ip(req, &state.settings);
     if state.settings.is_rate_limit_exempt(ip) {
         return Ok(());
     }
-    let r = shared_limit(
-        state,
-        &format!("recovery:{flow_id}"),
-        RECOVERY_REQUESTS_PER_FLOW,
-        expires_at - now(),
-    )
-    .await;
+    let key = format!("{counter}:{flow_id}");
+    let r = shared_limit(state, &key, limit, expires_at - now()).await;
     if let Err(refusal) = r {
-        rate_limit_hit(state, "recovery_per_flow", Some(ip), Some(tenant), refusal);
+        rate_limit_hit(state, reason, Some(ip), Some(tenant), refusal);
     }
     r
 }
