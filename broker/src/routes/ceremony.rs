@@ -55,7 +55,7 @@ pub(crate) async fn open_flow(
     if let Err(wait) = crate::web::rate_limit(state, req, "ceremony") {
         return Err(ApiError::rate_limited(wait));
     }
-    if flow_id.len() != 22 || crate::util::unb64(flow_id).is_none() {
+    if !is_flow_id(flow_id) {
         return Err(flow_not_found());
     }
     let flow = flows::find_flow(&state.db, flow_id)
@@ -64,19 +64,7 @@ pub(crate) async fn open_flow(
     if flow.expires_at <= now() {
         return Err(flow_expired());
     }
-    let presented = req
-        .cookie(crate::routes::authorize::cookie_name(state))
-        .map(|c| sha256_b64(c.value()))
-        .unwrap_or_default();
-    if !crate::util::ct_eq(presented.as_bytes(), flow.binding_hash.as_bytes()) {
-        crate::security::event(
-            state,
-            "flow.binding_mismatch",
-            Some(&flow.tenant_id),
-            Some(&flow.id),
-            json!({}),
-        )
-        .await;
+    if !browser_holds(state, req, &flow, json!({})).await {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "flow_binding_mismatch",
@@ -100,6 +88,38 @@ pub(crate) async fn open_flow(
         .await?
         .ok_or_else(flow_not_found)?;
     Ok((flow, tenant))
+}
+
+/// Whether `id` has the shape of a flow id (128 bits, base64url): anything else is
+/// answered without a database lookup.
+pub(crate) fn is_flow_id(id: &str) -> bool {
+    id.len() == 22 && crate::util::unb64(id).is_some()
+}
+
+/// Whether the request carries the cookie that binds `flow` to this browser (compared in
+/// constant time). A mismatch is a security event, with `detail`.
+pub(crate) async fn browser_holds(
+    state: &AppState,
+    req: &HttpRequest,
+    flow: &flow::Model,
+    detail: Value,
+) -> bool {
+    let presented = req
+        .cookie(crate::routes::authorize::cookie_name(state))
+        .map(|c| sha256_b64(c.value()))
+        .unwrap_or_default();
+    if crate::util::ct_eq(presented.as_bytes(), flow.binding_hash.as_bytes()) {
+        return true;
+    }
+    crate::security::event(
+        state,
+        "flow.binding_mismatch",
+        Some(&flow.tenant_id),
+        Some(&flow.id),
+        detail,
+    )
+    .await;
+    false
 }
 
 /// The cap on ceremony attempts in one flow: each verification needs a fresh challenge,

@@ -182,6 +182,12 @@ fn link_page(
     }
 }
 
+/// `410`: the link is unknown, used or expired; `lead` says what to do next.
+fn expired_page(state: &AppState, locale: Locale, lead: &str) -> HttpResponse {
+    let title = locale.link_text().expired_title;
+    link_page(state, locale, StatusCode::GONE, title, lead, None)
+}
+
 fn too_many(state: &AppState, locale: Locale, wait: u64) -> HttpResponse {
     let mut res = link_page(
         state,
@@ -215,14 +221,7 @@ pub async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
             t.verify_lead,
             Some(("/email/verify", token, t.verify_button)),
         ),
-        Ok(None) => link_page(
-            &state,
-            locale,
-            StatusCode::GONE,
-            t.expired_title,
-            t.expired_lead,
-            None,
-        ),
+        Ok(None) => expired_page(&state, locale, t.expired_lead),
         Err(e) => ApiError::from(e).into(),
     }
 }
@@ -242,16 +241,7 @@ pub async fn verify(
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let expired = || {
-        link_page(
-            &state,
-            locale,
-            StatusCode::GONE,
-            t.expired_title,
-            t.expired_lead,
-            None,
-        )
-    };
+    let expired = || expired_page(&state, locale, t.expired_lead);
     if token.len() != 43 {
         return expired();
     }
@@ -446,20 +436,11 @@ pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
         return too_many(&state, locale, wait);
     }
     let t = locale.link_text();
-    let expired = || {
-        link_page(
-            &state,
-            locale,
-            StatusCode::GONE,
-            t.expired_title,
-            t.recover_expired_lead,
-            None,
-        )
-    };
+    let expired = || expired_page(&state, locale, t.recover_expired_lead);
     let (params, _) = crate::routes::authorize::read_query(req.query_string());
     let flow_id = params.get("flow").map(String::as_str).unwrap_or_default();
     let token = params.get("token").map(String::as_str).unwrap_or_default();
-    if flow_id.len() != 22 || unb64(flow_id).is_none() {
+    if !ceremony::is_flow_id(flow_id) {
         return expired();
     }
     let flow = match flows::find_flow(&state.db, flow_id).await {
@@ -467,19 +448,7 @@ pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
         Ok(_) => return expired(),
         Err(e) => return ApiError::from(e).into(),
     };
-    let presented = req
-        .cookie(crate::routes::authorize::cookie_name(&state))
-        .map(|c| sha256_b64(c.value()))
-        .unwrap_or_default();
-    if !ct_eq(presented.as_bytes(), flow.binding_hash.as_bytes()) {
-        crate::security::event(
-            &state,
-            "flow.binding_mismatch",
-            Some(&flow.tenant_id),
-            Some(&flow.id),
-            json!({"via": "recovery_link"}),
-        )
-        .await;
+    if !ceremony::browser_holds(&state, &req, &flow, json!({"via": "recovery_link"})).await {
         return link_page(
             &state,
             locale,
