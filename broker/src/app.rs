@@ -35,6 +35,8 @@ pub struct AppState {
     pub assets: Assets,
     /// Rate limiter.
     pub limiter: RateLimiter,
+    /// The bound on requests handled at once.
+    pub admission: crate::security::Admission,
     /// The port actually bound.
     pub port: u16,
     /// The SMTP client, when `LATCHKEY_SMTP_URL` is set (PROTOCOL E4).
@@ -105,6 +107,7 @@ impl Application {
         let state = web::Data::new(AppState {
             mailer,
             limiter: RateLimiter::new(settings.rate_limit_per_minute),
+            admission: crate::security::Admission::new(settings.max_in_flight),
             port,
             issuer,
             db,

@@ -52,6 +52,7 @@ struct FileSettings {
     redeem_failures_per_minute: Option<u32>,
     request_timeout: Option<u64>,
     header_timeout: Option<u64>,
+    max_in_flight: Option<u32>,
     code_ttl: Option<u64>,
     flow_ttl: Option<u64>,
     challenge_ttl: Option<u64>,
@@ -125,6 +126,11 @@ pub struct Settings {
     /// Seconds a client has to send its request line and headers before `408`
     /// (`LATCHKEY_HEADER_TIMEOUT`, default 10).
     pub header_timeout: u64,
+    /// Requests handled at once by this instance before further ones are answered `503`
+    /// at once (`LATCHKEY_MAX_IN_FLIGHT`, default 256); new sign-ins (`GET /authorize`)
+    /// are admitted only below half of it, so that flows already started finish first.
+    /// See [`crate::security::Admission`].
+    pub max_in_flight: u32,
     /// Lifetime of a code, seconds (`LATCHKEY_CODE_TTL`, default 60).
     pub code_ttl: i64,
     /// Lifetime of a flow, seconds (default 600).
@@ -447,6 +453,10 @@ impl Settings {
             )?,
             request_timeout: seconds("LATCHKEY_REQUEST_TIMEOUT", f.request_timeout, 30)?,
             header_timeout: seconds("LATCHKEY_HEADER_TIMEOUT", f.header_timeout, 10)?,
+            max_in_flight: match f.max_in_flight.unwrap_or(256) {
+                n @ 2.. => n,
+                _ => return Err(err("LATCHKEY_MAX_IN_FLIGHT", "must be at least 2")),
+            },
             code_ttl: ttl("LATCHKEY_CODE_TTL", f.code_ttl, 60, 600)?,
             flow_ttl: ttl("LATCHKEY_FLOW_TTL", f.flow_ttl, 600, 3600)?,
             challenge_ttl: ttl("LATCHKEY_CHALLENGE_TTL", f.challenge_ttl, 300, 3600)?,
@@ -720,6 +730,7 @@ fn overlay_env(
     )?;
     num(env, "LATCHKEY_REQUEST_TIMEOUT", &mut f.request_timeout)?;
     num(env, "LATCHKEY_HEADER_TIMEOUT", &mut f.header_timeout)?;
+    num(env, "LATCHKEY_MAX_IN_FLIGHT", &mut f.max_in_flight)?;
     num(env, "LATCHKEY_CODE_TTL", &mut f.code_ttl)?;
     num(env, "LATCHKEY_FLOW_TTL", &mut f.flow_ttl)?;
     num(env, "LATCHKEY_CHALLENGE_TTL", &mut f.challenge_ttl)?;
@@ -795,6 +806,14 @@ mod tests {
             (100, 20, 600)
         );
         assert_eq!((s.request_timeout, s.header_timeout), (30, 10));
+        assert_eq!(s.max_in_flight, 256);
+        assert!(load(&[("LATCHKEY_MAX_IN_FLIGHT", "1")]).is_err());
+        assert_eq!(
+            load(&[("LATCHKEY_MAX_IN_FLIGHT", "2")])
+                .unwrap()
+                .max_in_flight,
+            2
+        );
         assert_eq!(s.sqlite_sync, crate::db::durability::SqliteSync::Group);
         assert!(s.database_url.starts_with("sqlite://./latchkey-data/"));
     }

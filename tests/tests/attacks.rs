@@ -571,6 +571,144 @@ async fn slow_clients_are_cut_off_by_the_timeouts() {
     assert_eq!(s, 200, "the flow survives a slow client on it");
 }
 
+/// `latchkey_in_flight_requests` from `/metrics`.
+async fn in_flight(broker: &Broker) -> u64 {
+    let text = broker
+        .backend()
+        .get(broker.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("latchkey_in_flight_requests "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("in-flight gauge")
+}
+
+/// Opens `n` requests that stay in progress: redeems whose promised body never comes.
+async fn hold_in_flight(broker: &Broker, n: usize, expect_total: u64) -> Vec<TcpStream> {
+    let held = (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+            s.write_all(b"POST /api/v1/sign-ins/redeem HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+                .unwrap();
+            s
+        })
+        .collect();
+    let start = Instant::now();
+    while in_flight(broker).await != expect_total {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "held requests never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    held
+}
+
+#[tokio::test]
+async fn an_overloaded_instance_refuses_new_work_at_once_and_finishes_flows_already_started() {
+    let (broker, mut auth) = enrolled_with(&[("LATCHKEY_MAX_IN_FLIGHT", "4")]).await;
+    let started = Flow::open(&broker, "acme").await;
+    assert_eq!(in_flight(&broker).await, 0);
+
+    // Half the bound in progress: new sign-ins are turned away at the first step...
+    let mut held = hold_in_flight(&broker, 2, 2).await;
+    let res = broker
+        .browser()
+        .get(broker.url("/authorize?client_id=acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(res.text().await.unwrap().contains("busy"));
+    // ...while the flow already started runs to its end.
+    let (s, answer) = started.sign_in(&mut auth).await;
+    assert_eq!(s, 200, "{answer}");
+    let code = started.code_from(&answer);
+    let (s, v) = started.redeem(&broker, &code).await;
+    assert_eq!(s, 200, "{v}");
+
+    // The whole bound in progress: every API answers 503 in its own shape at once.
+    held.extend(hold_in_flight(&broker, 2, 4).await);
+    let t = Instant::now();
+    let got = redeem(
+        &broker,
+        &json!({"code": "x", "code_verifier": "y", "client_id": "acme", "redirect_uri": REDIRECT}),
+    )
+    .await;
+    assert!(t.elapsed() < Duration::from_secs(2), "refused at once");
+    let v = assert_api_error(got, 503, "temporarily_unavailable");
+    assert!(v["message"].as_str().unwrap().contains("busy"), "{v}");
+    let res = broker
+        .backend()
+        .post(broker.url("/oauth/token"))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable", "{v}");
+    // Operators still see the instance: health, readiness and metrics are not refused.
+    for path in ["/healthz", "/readyz"] {
+        let res = broker.backend().get(broker.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+    }
+    let metrics = broker
+        .backend()
+        .get(broker.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("latchkey_refusals_total{reason=\"overloaded\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("overload refusals counted");
+    assert_eq!(refused, 3, "{metrics}");
+    assert!(
+        metrics.contains("latchkey_max_in_flight_requests 4"),
+        "{metrics}"
+    );
+
+    // The held requests end (their clients go away): every place comes back, and new
+    // sign-ins are served again; the code redeemed under load stays spent.
+    drop(held);
+    let start = Instant::now();
+    while in_flight(&broker).await != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "places never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (flow, fresh) = fresh_code(&broker, "acme", &mut auth).await;
+    let (s, v) = flow.redeem(&broker, &fresh).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = started.redeem(&broker, &code).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{v}"
+    );
+    healthy(&broker).await;
+}
+
 #[tokio::test]
 async fn brute_force_of_codes_is_rate_limited_per_tenant_across_instances() {
     // The code space is 2^256 (32 random bytes): guessing is hopeless whatever the rate;
