@@ -3,15 +3,14 @@
 //! It takes the WebAuthn Level 3 JSON forms of the ceremony options (what
 //! `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON`
 //! take) and answers with the JSON a browser's `PublicKeyCredential.toJSON()` returns.
-//! Keys are ES256 (P-256, `p256`), attestation is `none`, binary values are base64url
-//! without padding. [`Tamper`] lets a test make it misbehave in one precise way.
+//! Keys are ES256 (P-256: `p256` holds them, ring signs, see [`sign_der`]), attestation is
+//! `none`, binary values are base64url without padding. [`Tamper`] lets a test make it misbehave in one precise way.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ciborium::Value as Cbor;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::pkcs8::EncodePublicKey as _;
 use rand::RngCore as _;
 use serde_json::{Value, json};
@@ -163,6 +162,29 @@ impl Default for SoftAuthenticator {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// An ES256 signature (ASN.1 DER) over `msg`.
+///
+/// ring signs rather than `p256`: the load generator runs beside the broker on the same
+/// cores, and ring's P-256 (assembly field arithmetic, a precomputed table for the base
+/// point) costs a fraction of `p256`'s portable code, so the generator takes less of the
+/// CPU it measures the broker with. The key stays a `p256` key for its encodings.
+pub fn sign_der(key: &SigningKey, msg: &[u8]) -> Vec<u8> {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let public = key.verifying_key().to_encoded_point(false);
+    let pair = EcdsaKeyPair::from_private_key_and_public_key(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &key.to_bytes(),
+        public.as_bytes(),
+        &rng,
+    )
+    .expect("a valid P-256 key pair");
+    pair.sign(&rng, msg)
+        .expect("ECDSA signing")
+        .as_ref()
+        .to_vec()
 }
 
 fn random_signing_key() -> SigningKey {
@@ -366,15 +388,12 @@ impl SoftAuthenticator {
                 // packed, full attestation: sig over authenticatorData ‖ clientDataHash.
                 let mut signed = auth_data.clone();
                 signed.extend_from_slice(&Sha256::digest(&client_data_json));
-                let sig: Signature = p.key.sign(&signed);
+                let sig = sign_der(&p.key, &signed);
                 (
                     "packed",
                     Cbor::Map(vec![
                         (Cbor::Text("alg".into()), Cbor::Integer((-7).into())),
-                        (
-                            Cbor::Text("sig".into()),
-                            Cbor::Bytes(sig.to_der().as_bytes().to_vec()),
-                        ),
+                        (Cbor::Text("sig".into()), Cbor::Bytes(sig)),
                         (
                             Cbor::Text("x5c".into()),
                             Cbor::Array(p.chain.iter().cloned().map(Cbor::Bytes).collect()),
@@ -478,10 +497,10 @@ impl SoftAuthenticator {
         );
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data_json));
-        let signature: Signature = if tamper.wrong_key {
-            random_signing_key().sign(&signed)
+        let signature = if tamper.wrong_key {
+            sign_der(&random_signing_key(), &signed)
         } else {
-            cred.signing_key.sign(&signed)
+            sign_der(&cred.signing_key, &signed)
         };
 
         Ok(json!({
@@ -493,7 +512,7 @@ impl SoftAuthenticator {
             "response": {
                 "clientDataJSON": b64(&client_data_json),
                 "authenticatorData": b64(&auth_data),
-                "signature": b64(signature.to_der().as_bytes()),
+                "signature": b64(&signature),
                 "userHandle": b64(&cred.user_handle),
             },
         }))
@@ -503,6 +522,7 @@ impl SoftAuthenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use p256::ecdsa::Signature;
     use p256::ecdsa::signature::Verifier as _;
     use p256::pkcs8::DecodePublicKey as _;
 
