@@ -23,8 +23,12 @@ pub struct AppState {
     pub settings: Settings,
     /// The issuer without trailing slash.
     pub issuer: String,
-    /// The database.
+    /// The database: reads, and the writes outside the sign-in path.
     pub db: DatabaseConnection,
+    /// Where the sign-in path writes: one connection and thread of its own on embedded
+    /// SQLite, so that writers queue instead of sleeping in SQLite's busy handler; the
+    /// pool otherwise (see [`db::Writer`]).
+    pub writer: db::Writer,
     /// Signing keys.
     pub keys: Keys,
     /// Fetcher of sites' `/.well-known/webauthn`.
@@ -87,6 +91,7 @@ impl Application {
         }
         crate::aaguids::install(settings.aaguid_names.clone());
         let db = db::connect(&settings).await?;
+        let writer = db::Writer::open(&settings, &db).await?;
         let commits = web::Data::new(db::group_commit(&settings));
         let master = master_key(&settings)?;
         let keys = Keys::load(&db, master).await?;
@@ -111,6 +116,7 @@ impl Application {
             port,
             issuer,
             db,
+            writer,
             keys,
             fetcher,
             metrics: Metrics::default(),

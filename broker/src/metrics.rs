@@ -43,6 +43,25 @@ impl Metrics {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
+    /// Counts a request refused before its handler, by reason (`overloaded`,
+    /// `request_timeout`, `cross_site_…`): `latchkey_refusals_total`.
+    pub fn refusal(&self, reason: &str) {
+        self.inc("latchkey_refusals_total", format!("reason=\"{reason}\""));
+    }
+
+    /// Appends the admission gauges (see [`crate::security::Admission`]): requests in
+    /// progress and their bound.
+    pub fn render_admission(out: &mut String, in_flight: u32, max_in_flight: u32) {
+        let _ = writeln!(
+            out,
+            "# TYPE latchkey_in_flight_requests gauge\nlatchkey_in_flight_requests {in_flight}"
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE latchkey_max_in_flight_requests gauge\nlatchkey_max_in_flight_requests {max_in_flight}"
+        );
+    }
+
     /// Counts a ceremony outcome.
     pub fn ceremony(&self, kind: &str, outcome: &str) {
         self.inc(

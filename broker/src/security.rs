@@ -104,8 +104,7 @@ pub async fn guard(
         Some(s) => match s.admission.admit(req.method(), req.path()) {
             Ok(permit) => permit,
             Err(Overloaded) => {
-                s.metrics
-                    .inc("latchkey_refusals_total", "reason=\"overloaded\"".into());
+                s.metrics.refusal("overloaded");
                 tracing::debug!(path = req.path(), "overloaded: request refused");
                 let mut res = refuse(
                     Some(s),
@@ -318,7 +317,7 @@ pub fn rate_limit_hit(
         return;
     }
     tracing::warn!(limit, client = ?client, tenant, "rate limit reached");
-    let db = state.db.clone();
+    let db = state.writer.conn().clone();
     let tenant = tenant.map(str::to_owned);
     actix_web::rt::spawn(async move {
         audit::record(
@@ -341,7 +340,12 @@ pub fn rate_limit_hit(
 /// the same database next.
 async fn shared_limit(state: &AppState, key: &str, limit: u32, length: i64) -> Result<(), Refusal> {
     let t = now();
-    match shared_hit(&state.db, key, t, t + length.max(1)).await {
+    let key = key.to_owned();
+    let hit = state
+        .writer
+        .run(move |db| async move { shared_hit(&db, &key, t, t + length.max(1)).await })
+        .await;
+    match hit {
         Ok((count, ends)) if count > i64::from(limit) => Err(Refusal {
             retry_after: (ends - t).max(1) as u64,
             first: count == i64::from(limit) + 1,
@@ -535,7 +539,7 @@ pub async fn event(
         format!("action=\"{action}\""),
     );
     audit::record(
-        &state.db,
+        state.writer.conn(),
         Event {
             actor: "anonymous",
             action,

@@ -66,21 +66,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        // With group commit, commits do not fsync; the WAL is fsynced once for many
-        // requests before they are answered (see `durability`).
-        let synchronous = match settings.sqlite_sync {
-            SqliteSync::Group if sqlite_path(&url).is_some() => {
-                sea_orm::sqlx::sqlite::SqliteSynchronous::Normal
-            }
-            _ => sea_orm::sqlx::sqlite::SqliteSynchronous::Full,
-        };
-        opts.map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(synchronous)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-                .create_if_missing(true)
-        });
+        sqlite_pragmas(&mut opts, settings);
     }
     let db = Database::connect(opts).await?;
     if url.starts_with("postgres") {
@@ -97,6 +83,103 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
+/// The connection options every SQLite connection gets: WAL, the synchronous mode of
+/// `LATCHKEY_SQLITE_SYNC`, foreign keys, and a busy timeout.
+fn sqlite_pragmas(opts: &mut ConnectOptions, settings: &Settings) {
+    // With group commit, commits do not fsync; the WAL is fsynced once for many
+    // requests before they are answered (see `durability`).
+    let synchronous = match settings.sqlite_sync {
+        SqliteSync::Group if sqlite_path(&settings.database_url).is_some() => {
+            sea_orm::sqlx::sqlite::SqliteSynchronous::Normal
+        }
+        _ => sea_orm::sqlx::sqlite::SqliteSynchronous::Full,
+    };
+    opts.map_sqlx_sqlite_opts(move |o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            .create_if_missing(true)
+    });
+}
+
+/// Where the sign-in path writes, beside the pool of [`connect`], which it reads through.
+///
+/// SQLite lets one connection write at a time. When several pooled connections try at
+/// once, all but one get `SQLITE_BUSY` and SQLite's busy handler puts their threads to
+/// sleep for 1 to 100 ms before it tries again, whatever the time the writer actually
+/// needs: under load most of a sign-in's tail latency was such sleeps, with the CPU idle
+/// meanwhile. On an SQLite file the writes of the sign-in path therefore go through one
+/// connection of their own, and writers wait for it in the pool's first-come queue
+/// instead. Each write runs as a task on a thread of its own ([`Writer::run`]), so the
+/// one connection is handed on as soon as the write ends, not when a busy HTTP worker
+/// next gets round to the request that holds it. Reads keep the pool and never wait for
+/// writers (WAL). On PostgreSQL, or an in-memory SQLite database (which a second pool
+/// would not share), writes simply run on the pool.
+#[derive(Clone)]
+pub struct Writer {
+    conn: DatabaseConnection,
+    thread: Option<tokio::runtime::Handle>,
+}
+
+impl Writer {
+    /// The writer of `settings`' database, whose pool `db` is.
+    pub async fn open(settings: &Settings, db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let url = &settings.database_url;
+        if !url.starts_with("sqlite:") || sqlite_path(url).is_none() {
+            return Ok(Self {
+                conn: db.clone(),
+                thread: None,
+            });
+        }
+        let mut opts = ConnectOptions::new(url.clone());
+        opts.max_connections(1)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
+            .sqlx_logging(false);
+        sqlite_pragmas(&mut opts, settings);
+        let conn = Database::connect(opts).await?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
+        let thread = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("latchkey-db-writer".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
+        Ok(Self {
+            conn,
+            thread: Some(thread),
+        })
+    }
+
+    /// The connection, for writes off the sign-in path (audit events of refusals).
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Runs one write (a statement or a transaction) and returns its result. On SQLite it
+    /// runs on the writer's thread: should the request be dropped meanwhile, the write
+    /// still completes or rolls back as a whole.
+    pub async fn run<T, F, Fut>(&self, write: F) -> Result<T, DbErr>
+    where
+        F: FnOnce(DatabaseConnection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = write(self.conn.clone());
+        match &self.thread {
+            Some(thread) => thread
+                .spawn(task)
+                .await
+                .map_err(|e| DbErr::Custom(format!("write interrupted: {e}")))?,
+            None => task.await,
+        }
+    }
+}
+
 /// The file path of a `sqlite://path?…` URL.
 pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url
@@ -104,4 +187,47 @@ pub fn sqlite_path(url: &str) -> Option<String> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_queue_for_the_writer_thread_and_none_is_lost() {
+        let dir = std::env::temp_dir().join(format!("latchkey-writer-{}", rand::random::<u64>()));
+        let dir_s = dir.display().to_string();
+        let settings =
+            Settings::from_sources(None, |k| (k == "LATCHKEY_DATA_DIR").then(|| dir_s.clone()))
+                .unwrap();
+        let db = connect(&settings).await.unwrap();
+        let writer = Writer::open(&settings, &db).await.unwrap();
+        let writes: Vec<_> = (0..200)
+            .map(|_| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer
+                        .run(|db| async move {
+                            let thread = std::thread::current().name().map(str::to_owned);
+                            crate::ratelimit::shared_hit(&db, "k", 1, i64::MAX).await?;
+                            Ok(thread)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for w in writes {
+            let thread = w
+                .await
+                .unwrap()
+                .expect("no write fails: none meets SQLITE_BUSY");
+            assert_eq!(thread.as_deref(), Some("latchkey-db-writer"));
+        }
+        // Read back through the pool: every increment is there.
+        let (count, _) = crate::ratelimit::shared_hit(&db, "k", 1, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(count, 201);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

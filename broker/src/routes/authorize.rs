@@ -204,7 +204,11 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     if let Err(refusal) = crate::security::open_flow_quota(&state, &req).await {
         return too_many(&state, refusal.retry_after);
     }
-    if let Err(e) = store::flows::create_flow(&state.db, model).await {
+    let created = state
+        .writer
+        .run(move |db| async move { store::flows::create_flow(&db, model).await })
+        .await;
+    if let Err(e) = created {
         return crate::errors::ApiError::from(e).into();
     }
 

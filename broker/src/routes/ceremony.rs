@@ -268,18 +268,18 @@ pub async fn authentication_options(
     let rp = relying_party(&state, &tenant)?;
     let (msg, hash, expires_at) = new_challenge(&state, &flow, &tenant);
     let (options, ceremony_state) = rp.start_authentication(&hash).map_err(ApiError::internal)?;
-    flows::put_challenge(
-        &state.db,
-        challenge::Model {
-            flow_id: flow.id.clone(),
-            kind: "get".into(),
-            state: ceremony_state,
-            signed_message: msg,
-            registration: None,
-            expires_at,
-        },
-    )
-    .await?;
+    let challenge = challenge::Model {
+        flow_id: flow.id.clone(),
+        kind: "get".into(),
+        state: ceremony_state,
+        signed_message: msg,
+        registration: None,
+        expires_at,
+    };
+    state
+        .writer
+        .run(move |db| async move { flows::put_challenge(&db, challenge).await })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "publicKey": options })))
 }
 
@@ -387,18 +387,18 @@ pub(crate) async fn start_creation(
     let (options, ceremony_state) = rp
         .start_registration(&hash, handle, name, display_name, exclude)
         .map_err(ApiError::internal)?;
-    flows::put_challenge(
-        &state.db,
-        challenge::Model {
-            flow_id: flow.id.clone(),
-            kind: kind.into(),
-            state: ceremony_state,
-            signed_message: msg,
-            registration: Some(serde_json::to_string(pending).map_err(ApiError::internal)?),
-            expires_at,
-        },
-    )
-    .await?;
+    let challenge = challenge::Model {
+        flow_id: flow.id.clone(),
+        kind: kind.into(),
+        state: ceremony_state,
+        signed_message: msg,
+        registration: Some(serde_json::to_string(pending).map_err(ApiError::internal)?),
+        expires_at,
+    };
+    state
+        .writer
+        .run(move |db| async move { flows::put_challenge(&db, challenge).await })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "publicKey": options })))
 }
 
@@ -427,7 +427,12 @@ pub(crate) async fn take_challenge(
     flow: &flow::Model,
     kind: &str,
 ) -> Result<challenge::Model, ApiError> {
-    let Some(ch) = flows::take_challenge(&state.db, &flow.id).await? else {
+    let flow_id = flow.id.clone();
+    let taken = state
+        .writer
+        .run(move |db| async move { flows::take_challenge(&db, &flow_id).await })
+        .await?;
+    let Some(ch) = taken else {
         crate::security::event(
             state,
             "assertion.replay",
@@ -481,7 +486,7 @@ async fn refuse(
     };
     state.metrics.ceremony(kind, &reason);
     audit::record(
-        &state.db,
+        state.writer.conn(),
         Event {
             actor: "anonymous",
             action: "ceremony.failed",
@@ -515,7 +520,7 @@ pub async fn authentication(
     else {
         state.metrics.ceremony("get", "unknown_credential");
         audit::record(
-            &state.db,
+            state.writer.conn(),
             Event {
                 actor: "anonymous",
                 action: "ceremony.failed",
@@ -565,7 +570,7 @@ pub async fn authentication(
     let counter = i64::from(result.counter());
     if (counter > 0 || stored.counter > 0) && counter <= stored.counter {
         audit::record(
-            &state.db,
+            state.writer.conn(),
             Event {
                 actor: "anonymous",
                 action: "counter_regression",
@@ -800,6 +805,15 @@ pub(crate) struct Outcome<'a> {
     pub(crate) used: Option<Use>,
 }
 
+/// How the transaction that issues a code ended.
+enum Issued {
+    Done,
+    /// The recovery link was used up or expired meanwhile: nothing was written.
+    LinkExpired,
+    /// The flow was completed or expired meanwhile: nothing was written.
+    FlowExpired,
+}
+
 /// What an assertion changes on its stored passkey.
 pub(crate) struct Use {
     counter: i64,
@@ -848,72 +862,83 @@ pub(crate) async fn complete(
         "auth_time": t,
         "amr": amr(o.backup_eligible, o.user_verified),
     });
-    let txn = state.db.begin().await?;
-    if let Some(link) = &o.recovery_link {
-        let used = crate::store::email_tokens::consume(
-            &txn,
-            link,
-            crate::store::email_tokens::Purpose::Recover,
-            Some(&flow.id),
-            Some(&o.user.id),
-        )
+    // Everything the transaction writes, owned: it runs on the writer's own thread.
+    let new_code = code::Model {
+        code_hash: sha256_b64(code.as_bytes()),
+        flow_id: flow.id.clone(),
+        tenant_id: tenant.client_id.clone(),
+        redirect_uri: flow.redirect_uri.clone(),
+        code_challenge: flow.code_challenge.clone(),
+        user_id: o.user.id.clone(),
+        credential_id: o.credential.id.clone(),
+        scope: flow.scope.clone(),
+        payload: payload.to_string(),
+        created_at: t,
+        expires_at: t + state.settings.code_ttl,
+        redeemed_at: None,
+    };
+    let (flow_id, user_id) = (flow.id.clone(), o.user.id.clone());
+    let (recovery_link, insert_user, insert_credential) =
+        (o.recovery_link, o.insert_user, o.insert_credential);
+    let used = o.used.map(|u| (o.credential.clone(), u));
+    let actor = format!("user:{}", o.user.id);
+    let action = if o.new_user { "sign_up" } else { "sign_in" };
+    let (tenant_id, subject) = (tenant.client_id.clone(), o.credential.id.clone());
+    let detail =
+        json!({"flow": flow.id, "user_verified": o.user_verified, "backed_up": o.backed_up});
+    let issued = state
+        .writer
+        .run(move |db| async move {
+            let txn = db.begin().await?;
+            if let Some(link) = &recovery_link {
+                let used = crate::store::email_tokens::consume(
+                    &txn,
+                    link,
+                    crate::store::email_tokens::Purpose::Recover,
+                    Some(&flow_id),
+                    Some(&user_id),
+                )
+                .await?;
+                if used.is_none() {
+                    txn.rollback().await?;
+                    return Ok(Issued::LinkExpired);
+                }
+            }
+            if !flows::complete_flow(&txn, &flow_id, t).await? {
+                txn.rollback().await?;
+                return Ok(Issued::FlowExpired);
+            }
+            if let Some(user) = insert_user {
+                accounts::insert_user(&txn, user).await?;
+            }
+            if let Some(cred) = insert_credential {
+                accounts::insert_credential(&txn, cred).await?;
+            }
+            if let Some((credential, u)) = used {
+                accounts::record_use(&txn, &credential, u.counter, u.backed_up, u.passkey_json, t)
+                    .await?;
+            }
+            flows::insert_code(&txn, new_code).await?;
+            audit::record_in(
+                &txn,
+                Event {
+                    actor: &actor,
+                    action,
+                    tenant_id: Some(&tenant_id),
+                    subject: Some(&subject),
+                    detail,
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(Issued::Done)
+        })
         .await?;
-        if used.is_none() {
-            txn.rollback().await?;
-            return Err(crate::routes::recovery::link_expired());
-        }
+    match issued {
+        Issued::Done => {}
+        Issued::LinkExpired => return Err(crate::routes::recovery::link_expired()),
+        Issued::FlowExpired => return Err(flow_expired()),
     }
-    if !flows::complete_flow(&txn, &flow.id, t).await? {
-        txn.rollback().await?;
-        return Err(flow_expired());
-    }
-    if let Some(user) = o.insert_user {
-        accounts::insert_user(&txn, user).await?;
-    }
-    if let Some(cred) = o.insert_credential {
-        accounts::insert_credential(&txn, cred).await?;
-    }
-    if let Some(u) = o.used {
-        accounts::record_use(
-            &txn,
-            o.credential,
-            u.counter,
-            u.backed_up,
-            u.passkey_json,
-            t,
-        )
-        .await?;
-    }
-    flows::insert_code(
-        &txn,
-        code::Model {
-            code_hash: sha256_b64(code.as_bytes()),
-            flow_id: flow.id.clone(),
-            tenant_id: tenant.client_id.clone(),
-            redirect_uri: flow.redirect_uri.clone(),
-            code_challenge: flow.code_challenge.clone(),
-            user_id: o.user.id.clone(),
-            credential_id: o.credential.id.clone(),
-            scope: flow.scope.clone(),
-            payload: payload.to_string(),
-            created_at: t,
-            expires_at: t + state.settings.code_ttl,
-            redeemed_at: None,
-        },
-    )
-    .await?;
-    audit::record_in(
-        &txn,
-        Event {
-            actor: &format!("user:{}", o.user.id),
-            action: if o.new_user { "sign_up" } else { "sign_in" },
-            tenant_id: Some(&tenant.client_id),
-            subject: Some(&o.credential.id),
-            detail: json!({"flow": flow.id, "user_verified": o.user_verified, "backed_up": o.backed_up}),
-        },
-    )
-    .await?;
-    txn.commit().await?;
     let redirect = RedirectUri::parse(&flow.redirect_uri).map_err(ApiError::internal)?;
     let redirect_to = redirect.with_query(&[
         ("code", code.as_str()),

@@ -37,11 +37,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /metrics`: Prometheus text.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut text = state.metrics.render();
-    text.push_str(&format!(
-        "# TYPE latchkey_in_flight_requests gauge\nlatchkey_in_flight_requests {}\n# TYPE latchkey_max_in_flight_requests gauge\nlatchkey_max_in_flight_requests {}\n",
+    crate::metrics::Metrics::render_admission(
+        &mut text,
         state.admission.in_flight(),
-        state.settings.max_in_flight
-    ));
+        state.settings.max_in_flight,
+    );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)

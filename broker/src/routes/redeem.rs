@@ -138,7 +138,7 @@ async fn redeem_authenticated(
     if row.redeemed_at.is_some() || row.expires_at <= t {
         if row.redeemed_at.is_some() {
             store::audit::record(
-                &state.db,
+                state.writer.conn(),
                 store::audit::Event {
                     actor: &format!("client:{}", tenant.client_id),
                     action: "code.replay",
@@ -162,7 +162,12 @@ async fn redeem_authenticated(
             "the code_verifier does not match the code_challenge",
         ));
     }
-    if !flows::consume_code(&state.db, &hash, t).await? {
+    let code_hash = hash.clone();
+    let consumed = state
+        .writer
+        .run(move |db| async move { flows::consume_code(&db, &code_hash, t).await })
+        .await?;
+    if !consumed {
         return Err(gone());
     }
     let payload: Value = serde_json::from_str(&row.payload).map_err(|e| {
@@ -290,7 +295,7 @@ pub async fn token(
     let access = zeroize::Zeroizing::new(random_token(32));
     let t = now();
     store::tokens::insert(
-        &state.db,
+        state.writer.conn(),
         access_token::Model {
             token_hash: sha256_b64(access.as_bytes()),
             tenant_id: r.tenant.client_id.clone(),
