@@ -56,7 +56,8 @@ struct Args {
     /// Passkeys (one per user) to register before the run; sign-ins pick them at random.
     #[arg(long, default_value_t = 100)]
     users: usize,
-    /// Closed loop: this many sign-ins in flight at all times (default 32).
+    /// Closed loop: this many sign-ins in flight at all times (default 32). A sign-in
+    /// refused with `Retry-After` waits that long before the next one.
     #[arg(long, conflicts_with = "rate")]
     concurrency: Option<usize>,
     /// Open loop: start this many sign-ins per second, whatever their latency.
@@ -123,21 +124,40 @@ fn loopback_target(base: &str) -> Res<(url::Url, Option<(String, SocketAddr)>)> 
     }
 }
 
-/// One failed step, keyed for the report as `step status error`.
+/// One failed step, keyed for the report as `step status error`, with the server's
+/// `Retry-After` when it sent one.
 #[derive(Debug)]
-struct Failure(String);
+struct Failure {
+    code: String,
+    retry_after: Option<Duration>,
+}
 
 impl Failure {
-    fn http(step: &str, status: u16, body: &str) -> Self {
+    fn http(step: &str, status: u16, retry_after: Option<Duration>, body: &str) -> Self {
         let code = serde_json::from_str::<Value>(body)
             .ok()
             .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_default();
-        Self(format!("{step} {status} {code}").trim_end().to_owned())
+        Self {
+            code: format!("{step} {status} {code}").trim_end().to_owned(),
+            retry_after,
+        }
     }
     fn other(step: &str, what: &str) -> Self {
-        Self(format!("{step} {what}"))
+        Self {
+            code: format!("{step} {what}"),
+            retry_after: None,
+        }
     }
+}
+
+/// The `Retry-After` of an answer, in seconds (capped at a minute).
+fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    res.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(60)))
 }
 
 /// Shared by every task of the run.
@@ -194,13 +214,14 @@ async fn authorize(
         .await
         .map_err(|e| Failure::other("authorize", &transport(&e)))?;
     let status = res.status().as_u16();
+    let pause = retry_after(&res);
     let cookie = flow_cookie(&res);
     let body = res
         .text()
         .await
         .map_err(|e| Failure::other("authorize", &transport(&e)))?;
     if status != 200 {
-        return Err(Failure::http("authorize", status, &body));
+        return Err(Failure::http("authorize", status, pause, &body));
     }
     let id = flow_id_from_html(&body)
         .ok_or_else(|| Failure::other("authorize", "no flow id in page"))?;
@@ -235,12 +256,13 @@ async fn post(
         .await
         .map_err(|e| Failure::other(step, &transport(&e)))?;
     let status = res.status().as_u16();
+    let pause = retry_after(&res);
     let text = res
         .text()
         .await
         .map_err(|e| Failure::other(step, &transport(&e)))?;
     if status != 200 {
-        return Err(Failure::http(step, status, &text));
+        return Err(Failure::http(step, status, pause, &text));
     }
     serde_json::from_str(&text).map_err(|_| Failure::other(step, "answer is not JSON"))
 }
@@ -404,7 +426,7 @@ impl Stats {
                 self.flow.saturating_record(flow_us.max(1));
                 self.ok += 1;
             }
-            Err(Failure(code)) => *self.errors.entry(code).or_default() += 1,
+            Err(Failure { code, .. }) => *self.errors.entry(code).or_default() += 1,
         }
     }
 }
@@ -565,7 +587,7 @@ async fn run(args: Args) -> Res<()> {
     for t in tasks {
         match t.await.map_err(|e| e.to_string())? {
             Ok(mut u) => users.append(&mut u),
-            Err(Failure(code)) => {
+            Err(Failure { code, .. }) => {
                 let hint = if code.contains("429") {
                     " (the broker rate-limits this client: set LATCHKEY_RATE_LIMIT_EXEMPT=127.0.0.0/8 on it for a load test)"
                 } else {
@@ -678,8 +700,15 @@ async fn run(args: Args) -> Res<()> {
                     let t = Instant::now();
                     let result = sign_in(&ctx, user).await;
                     let flow_us = micros(t);
+                    // A client that is told to come back later does so, as browsers and
+                    // SDKs should: a closed loop that retried at once would only measure
+                    // how fast refusals are.
+                    let pause = result.as_ref().err().and_then(|f| f.retry_after);
                     if let Ok(mut s) = stats.lock() {
                         s.record(result, flow_us);
+                    }
+                    if let Some(pause) = pause {
+                        tokio::time::sleep(pause).await;
                     }
                 }
             }));
