@@ -294,6 +294,28 @@ impl Broker {
             .unwrap()
     }
 
+    /// The broker's `/metrics` (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        self.backend()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of one sample of `/metrics` (`name` or `name{labels}` as printed), or
+    /// `None` when the broker does not print it.
+    pub async fn metric(&self, sample: &str) -> Option<u64> {
+        self.metrics().await.lines().find_map(|l| {
+            l.strip_prefix(sample)
+                .and_then(|v| v.strip_prefix(' '))
+                .map(|v| v.trim().parse().unwrap())
+        })
+    }
+
     /// Calls the admin API with the bootstrap token.
     pub async fn admin(
         &self,

@@ -573,18 +573,9 @@ async fn slow_clients_are_cut_off_by_the_timeouts() {
 
 /// `latchkey_in_flight_requests` from `/metrics`.
 async fn in_flight(broker: &Broker) -> u64 {
-    let text = broker
-        .backend()
-        .get(broker.url("/metrics"))
-        .send()
+    broker
+        .metric("latchkey_in_flight_requests")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("latchkey_in_flight_requests "))
-        .and_then(|v| v.trim().parse().ok())
         .expect("in-flight gauge")
 }
 
@@ -666,19 +657,10 @@ async fn an_overloaded_instance_refuses_new_work_at_once_and_finishes_flows_alre
         let res = broker.backend().get(broker.url(path)).send().await.unwrap();
         assert_eq!(res.status().as_u16(), 200, "{path}");
     }
-    let metrics = broker
-        .backend()
-        .get(broker.url("/metrics"))
-        .send()
+    let metrics = broker.metrics().await;
+    let refused = broker
+        .metric("latchkey_refusals_total{reason=\"overloaded\"}")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let refused: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("latchkey_refusals_total{reason=\"overloaded\"} "))
-        .and_then(|v| v.parse().ok())
         .expect("overload refusals counted");
     assert_eq!(refused, 3, "{metrics}");
     assert!(
@@ -936,15 +918,7 @@ async fn the_logs_of_an_attack_run_hold_no_secret() {
             );
         }
     }
-    let metrics = broker
-        .backend()
-        .get(broker.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = broker.metrics().await;
     assert!(metrics.contains("latchkey_rate_limited_total"), "{metrics}");
     for s in &secrets {
         assert!(!metrics.contains(s.as_str()));

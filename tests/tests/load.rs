@@ -30,18 +30,7 @@ fn run_load(broker: &Broker, args: &[&str]) -> Value {
 
 /// The value of one sample of the broker's Prometheus text, 0 when absent.
 async fn metric(broker: &Broker, sample: &str) -> u64 {
-    let text = broker
-        .backend()
-        .get(broker.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    broker.metric(sample).await.unwrap_or(0)
 }
 
 fn check_report(report: &Value, flows: u64, users: u64) {
