@@ -56,19 +56,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         txn.commit().await?;
         db.close().await?;
     }
-    let mut opts = ConnectOptions::new(url.clone());
-    if let Some(schema) = &settings.database_schema {
-        opts.set_schema_search_path(schema.clone());
-    }
-    opts.max_connections(settings.db_max_connections)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
-        .sqlx_logging(false);
-    if url.starts_with("sqlite:") {
-        sqlite_pragmas(&mut opts, settings);
-    }
-    let db = Database::connect(opts).await?;
+    let db = Database::connect(pool_options(settings, settings.db_max_connections)).await?;
     if url.starts_with("postgres") {
         // Instances starting at once take turns: the first migrates, the others find
         // nothing left to do. The lock ends with the transaction.
@@ -81,6 +69,24 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         Migrator::up(&db, None).await?;
     }
     Ok(db)
+}
+
+/// A pool of up to `max_connections` to the database of `settings`: its schema on
+/// PostgreSQL, the pragmas of [`sqlite_pragmas`] on SQLite, the timeouts of the settings.
+fn pool_options(settings: &Settings, max_connections: u32) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(settings.database_url.clone());
+    if let Some(schema) = &settings.database_schema {
+        opts.set_schema_search_path(schema.clone());
+    }
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
+        .sqlx_logging(false);
+    if settings.database_url.starts_with("sqlite:") {
+        sqlite_pragmas(&mut opts, settings);
+    }
+    opts
 }
 
 /// The connection options every SQLite connection gets: WAL, the synchronous mode of
@@ -132,14 +138,7 @@ impl Writer {
                 thread: None,
             });
         }
-        let mut opts = ConnectOptions::new(url.clone());
-        opts.max_connections(1)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
-            .sqlx_logging(false);
-        sqlite_pragmas(&mut opts, settings);
-        let conn = Database::connect(opts).await?;
+        let conn = Database::connect(pool_options(settings, 1)).await?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

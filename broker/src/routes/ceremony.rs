@@ -915,7 +915,7 @@ pub(crate) async fn complete(
                 accounts::insert_credential(&txn, cred).await?;
             }
             if let Some((credential, u)) = used {
-                accounts::record_use(&txn, &credential, u.counter, u.backed_up, u.passkey_json, t)
+                accounts::record_use(&txn, credential, u.counter, u.backed_up, u.passkey_json, t)
                     .await?;
             }
             flows::insert_code(&txn, new_code).await?;

@@ -94,14 +94,15 @@ pub async fn insert_credential<C: ConnectionTrait>(
 /// the refreshed webauthn-rs credential and the time.
 pub async fn record_use<C: ConnectionTrait>(
     db: &C,
-    current: &credential::Model,
+    current: credential::Model,
     counter: i64,
     backed_up: bool,
     passkey_json: Option<String>,
     at: i64,
 ) -> Result<(), DbErr> {
-    let mut am: credential::ActiveModel = current.clone().into();
-    am.counter = Set(counter.max(current.counter));
+    let counter = counter.max(current.counter);
+    let mut am: credential::ActiveModel = current.into();
+    am.counter = Set(counter);
     am.backed_up = Set(backed_up);
     am.last_used_at = Set(Some(at));
     if let Some(p) = passkey_json {
