@@ -191,6 +191,57 @@ async fn a_database_outage_answers_503_then_recovers_with_nothing_lost() {
     assert_eq!(s, 400, "still single use after the outage");
 }
 
+/// PostgreSQL connections are checked before use: when the server drops every connection
+/// of an instance (a restart, a failover, an administrator's `pg_terminate_backend`), the
+/// very next requests run on fresh connections. No sign-in fails, nothing is lost.
+#[tokio::test]
+async fn postgres_dropping_every_connection_of_an_instance_fails_no_request() {
+    if std::env::var("LATCHKEY_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: LATCHKEY_SKIP_POSTGRES=1");
+        return;
+    }
+    let env = latchkey_tests::harness::postgres_env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (url, schema) = (env[0].1.clone(), env[1].1.clone());
+    let broker = Broker::start_with(&vars);
+    broker.simple_tenant("multi").await;
+    let mut auth = SoftAuthenticator::new();
+    let (flow, code) = code_across(&broker, &broker, &mut auth).await;
+
+    // The instance names its connections after its schema, so only its own are dropped.
+    let out = std::process::Command::new("psql")
+        .args([
+            url.as_str(),
+            "-Atc",
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = 'latchkey/{schema}'"
+            ),
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dropped: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(dropped >= 1, "the instance had connections to drop");
+
+    // The code issued before redeems, and new sign-ins succeed at every step.
+    let (s, r) = flow.redeem(&broker, &code).await;
+    assert_eq!(s, 200, "{r}");
+    for _ in 0..3 {
+        let (flow, code) = code_across(&broker, &broker, &mut auth).await;
+        let (s, r) = flow.redeem(&broker, &code).await;
+        assert_eq!(s, 200, "{r}");
+    }
+    assert!(
+        !broker.logs().contains("internal error"),
+        "no request failed on a dropped connection"
+    );
+}
+
 #[test]
 fn instances_starting_at_once_on_a_new_postgres_schema_all_come_up() {
     if std::env::var("LATCHKEY_SKIP_POSTGRES").is_ok_and(|v| v == "1") {

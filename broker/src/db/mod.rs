@@ -84,7 +84,19 @@ fn pool_options(settings: &Settings, max_connections: u32) -> ConnectOptions {
         .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
         .sqlx_logging(false);
     if settings.database_url.starts_with("sqlite:") {
+        // A pooled SQLite connection is a file handle on a thread of this process: there
+        // is no peer to have gone away, and a ping before every statement was one more
+        // round trip to that thread (two context switches) for nothing.
+        opts.test_before_acquire(false);
         sqlite_pragmas(&mut opts, settings);
+    } else {
+        // PostgreSQL connections keep the ping before use: after a server restart or a
+        // failover it finds the dead ones, so that no sign-in fails on one.
+        let name = match &settings.database_schema {
+            Some(schema) => format!("latchkey/{schema}"),
+            None => "latchkey".to_owned(),
+        };
+        opts.map_sqlx_postgres_opts(move |o| o.application_name(&name));
     }
     opts
 }
