@@ -77,7 +77,22 @@ pub mod credential {
         pub last_used_at: Option<i64>,
         pub aaguid_verified: bool,
     }
-    no_relations!();
+    /// A credential belongs to its user: an assertion loads both in one statement.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::user::Entity",
+            from = "Column::UserId",
+            to = "super::user::Column::Id"
+        )]
+        User,
+    }
+    impl Related<super::user::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::User.def()
+        }
+    }
+    impl ActiveModelBehavior for ActiveModel {}
 }
 
 pub mod flow {
@@ -100,7 +115,22 @@ pub mod flow {
         pub expires_at: i64,
         pub completed_at: Option<i64>,
     }
-    no_relations!();
+    /// A flow belongs to its tenant: the ceremony steps load both in one statement.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::tenant::Entity",
+            from = "Column::TenantId",
+            to = "super::tenant::Column::ClientId"
+        )]
+        Tenant,
+    }
+    impl Related<super::tenant::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Tenant.def()
+        }
+    }
+    impl ActiveModelBehavior for ActiveModel {}
 }
 
 pub mod challenge {

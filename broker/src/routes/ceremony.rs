@@ -58,7 +58,7 @@ pub(crate) async fn open_flow(
     if !is_flow_id(flow_id) {
         return Err(flow_not_found());
     }
-    let flow = flows::find_flow(&state.db, flow_id)
+    let (flow, tenant) = flows::find_flow_with_tenant(&state.db, flow_id)
         .await?
         .ok_or_else(flow_not_found)?;
     if flow.expires_at <= now() {
@@ -84,9 +84,7 @@ pub(crate) async fn open_flow(
         }
         return Err(flow_expired());
     }
-    let tenant = crate::store::tenants::get(&state.db, &flow.tenant_id)
-        .await?
-        .ok_or_else(flow_not_found)?;
+    let tenant = tenant.map(Tenant::from_model).ok_or_else(flow_not_found)?;
     Ok((flow, tenant))
 }
 
@@ -515,8 +513,8 @@ pub async fn authentication(
     let (flow, tenant) = open_flow(&state, &req, &path).await?;
     let ch = take_challenge(&state, &flow, "get").await?;
     let credential_id = b64(&credential.raw_id);
-    let Some(stored) =
-        accounts::find_credential(&state.db, &tenant.client_id, &credential_id).await?
+    let Some((stored, user)) =
+        accounts::find_credential_with_user(&state.db, &tenant.client_id, &credential_id).await?
     else {
         state.metrics.ceremony("get", "unknown_credential");
         audit::record(
@@ -608,9 +606,7 @@ pub async fn authentication(
             p.update_credential(&result);
             serde_json::to_string(&p).ok()
         });
-    let user = accounts::find_user(&state.db, &stored.user_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("credential without user"))?;
+    let user = user.ok_or_else(|| ApiError::internal("credential without user"))?;
     let flags = Flags::from_auth_data(&credential.response.authenticator_data);
     let outcome = Outcome {
         user: &user,

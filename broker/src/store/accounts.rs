@@ -9,18 +9,18 @@ use serde_json::{Value, json};
 use crate::db::entities::{credential, user};
 use crate::util::rfc3339;
 
-/// Loads a credential of a tenant by its base64url id.
-pub async fn find_credential<C: ConnectionTrait>(
+/// Loads a credential of `tenant_id` with its user, in one statement.
+pub async fn find_credential_with_user<C: ConnectionTrait>(
     db: &C,
     tenant_id: &str,
     credential_id: &str,
-) -> Result<Option<credential::Model>, DbErr> {
-    super::by_key(
-        credential::Entity::find_by_id(credential_id.to_owned())
-            .filter(credential::Column::TenantId.eq(tenant_id)),
-        db,
-    )
-    .await
+) -> Result<Option<(credential::Model, Option<user::Model>)>, DbErr> {
+    let rows = credential::Entity::find_by_id(credential_id.to_owned())
+        .filter(credential::Column::TenantId.eq(tenant_id))
+        .find_also_related(user::Entity)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 /// Loads a credential of any tenant by its base64url id.

@@ -6,7 +6,7 @@ use sea_orm::{
     QueryFilter as _,
 };
 
-use crate::db::entities::{access_token, challenge, code, flow};
+use crate::db::entities::{access_token, challenge, code, flow, tenant};
 
 /// Inserts a new flow.
 pub async fn create_flow<C: ConnectionTrait>(db: &C, model: flow::Model) -> Result<(), DbErr> {
@@ -16,6 +16,19 @@ pub async fn create_flow<C: ConnectionTrait>(db: &C, model: flow::Model) -> Resu
 /// Loads a flow.
 pub async fn find_flow<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<flow::Model>, DbErr> {
     super::by_key(flow::Entity::find_by_id(id.to_owned()), db).await
+}
+
+/// Loads a flow with its tenant in one statement (every statement is a round trip to
+/// the database); the tenant is `None` only if it was deleted since the flow began.
+pub async fn find_flow_with_tenant<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> Result<Option<(flow::Model, Option<tenant::Model>)>, DbErr> {
+    let rows = flow::Entity::find_by_id(id.to_owned())
+        .find_also_related(tenant::Entity)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 /// Stores the flow's challenge, replacing any outstanding one (one per flow).

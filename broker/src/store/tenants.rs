@@ -75,7 +75,8 @@ impl Tenant {
         })
     }
 
-    fn from_model(m: tenant::Model) -> Self {
+    /// The tenant of a stored row.
+    pub(crate) fn from_model(m: tenant::Model) -> Self {
         let aaguids = |s: &str| {
             serde_json::from_str::<Vec<String>>(s)
                 .ok()
