@@ -811,10 +811,18 @@ async fn open_flows_per_ip_and_attempts_per_flow_are_capped_across_instances() {
                 .contains("Too many sign-in attempts")
         );
     }
-    let limits: Vec<Value> = actions(&audit(&broker, None).await, "rate_limit.hit")
-        .iter()
-        .map(|e| e["detail"]["limit"].clone())
-        .collect();
+    // Refusals are audited off the request path: wait for both events to land.
+    let mut limits: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        limits = actions(&audit(&broker, None).await, "rate_limit.hit")
+            .iter()
+            .map(|e| e["detail"]["limit"].clone())
+            .collect();
+        if limits.contains(&json!("flows_per_ip")) && limits.contains(&json!("attempts_per_flow")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(limits.contains(&json!("flows_per_ip")), "{limits:?}");
     assert!(limits.contains(&json!("attempts_per_flow")), "{limits:?}");
     // One event per client and limit per window, however many refusals.
