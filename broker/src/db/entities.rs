@@ -9,6 +9,24 @@ macro_rules! no_relations {
     };
 }
 
+/// The one relation of an entity whose `$from` column holds the key `$to` of `$entity`,
+/// so that a lookup can load both rows in one joined statement (`find_also_related`).
+macro_rules! belongs_to {
+    ($name:ident, $entity:literal, $from:literal, $to:literal, $target:path) => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {
+            #[sea_orm(belongs_to = $entity, from = $from, to = $to)]
+            $name,
+        }
+        impl Related<$target> for Entity {
+            fn to() -> RelationDef {
+                Relation::$name.def()
+            }
+        }
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
 pub mod tenant {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -77,22 +95,14 @@ pub mod credential {
         pub last_used_at: Option<i64>,
         pub aaguid_verified: bool,
     }
-    /// A credential belongs to its user: an assertion loads both in one statement.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {
-        #[sea_orm(
-            belongs_to = "super::user::Entity",
-            from = "Column::UserId",
-            to = "super::user::Column::Id"
-        )]
+    // A credential belongs to its user: an assertion loads both in one statement.
+    belongs_to!(
         User,
-    }
-    impl Related<super::user::Entity> for Entity {
-        fn to() -> RelationDef {
-            Relation::User.def()
-        }
-    }
-    impl ActiveModelBehavior for ActiveModel {}
+        "super::user::Entity",
+        "Column::UserId",
+        "super::user::Column::Id",
+        super::user::Entity
+    );
 }
 
 pub mod flow {
@@ -115,22 +125,14 @@ pub mod flow {
         pub expires_at: i64,
         pub completed_at: Option<i64>,
     }
-    /// A flow belongs to its tenant: the ceremony steps load both in one statement.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {
-        #[sea_orm(
-            belongs_to = "super::tenant::Entity",
-            from = "Column::TenantId",
-            to = "super::tenant::Column::ClientId"
-        )]
+    // A flow belongs to its tenant: the ceremony steps load both in one statement.
+    belongs_to!(
         Tenant,
-    }
-    impl Related<super::tenant::Entity> for Entity {
-        fn to() -> RelationDef {
-            Relation::Tenant.def()
-        }
-    }
-    impl ActiveModelBehavior for ActiveModel {}
+        "super::tenant::Entity",
+        "Column::TenantId",
+        "super::tenant::Column::ClientId",
+        super::tenant::Entity
+    );
 }
 
 pub mod challenge {
