@@ -202,7 +202,11 @@ async fn postgres_dropping_every_connection_of_an_instance_fails_no_request() {
     }
     let env = latchkey_tests::harness::postgres_env();
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (url, schema) = (env[0].1.clone(), env[1].1.clone());
+    let var = |k: &str| env.iter().find(|(key, _)| key == k).unwrap().1.clone();
+    let (url, schema) = (
+        var("LATCHKEY_DATABASE_URL"),
+        var("LATCHKEY_DATABASE_SCHEMA"),
+    );
     let broker = Broker::start_with(&vars);
     broker.simple_tenant("multi").await;
     let mut auth = SoftAuthenticator::new();

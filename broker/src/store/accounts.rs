@@ -15,12 +15,13 @@ pub async fn find_credential_with_user<C: ConnectionTrait>(
     tenant_id: &str,
     credential_id: &str,
 ) -> Result<Option<(credential::Model, Option<user::Model>)>, DbErr> {
-    let rows = credential::Entity::find_by_id(credential_id.to_owned())
-        .filter(credential::Column::TenantId.eq(tenant_id))
-        .find_also_related(user::Entity)
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().next())
+    super::by_key_also(
+        credential::Entity::find_by_id(credential_id.to_owned())
+            .filter(credential::Column::TenantId.eq(tenant_id))
+            .find_also_related(user::Entity),
+        db,
+    )
+    .await
 }
 
 /// Loads a credential of any tenant by its base64url id.

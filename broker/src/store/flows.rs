@@ -24,11 +24,11 @@ pub async fn find_flow_with_tenant<C: ConnectionTrait>(
     db: &C,
     id: &str,
 ) -> Result<Option<(flow::Model, Option<tenant::Model>)>, DbErr> {
-    let rows = flow::Entity::find_by_id(id.to_owned())
-        .find_also_related(tenant::Entity)
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().next())
+    super::by_key_also(
+        flow::Entity::find_by_id(id.to_owned()).find_also_related(tenant::Entity),
+        db,
+    )
+    .await
 }
 
 /// Stores the flow's challenge, replacing any outstanding one (one per flow).

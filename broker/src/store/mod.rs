@@ -10,7 +10,7 @@ pub mod flows;
 pub mod tenants;
 pub mod tokens;
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Select};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Select, SelectTwo};
 
 /// Loads the row a primary-key select (`find_by_id`, with or without filters) finds.
 ///
@@ -26,6 +26,21 @@ pub async fn by_key<E: EntityTrait, C: ConnectionTrait>(
     debug_assert!(
         rows.len() <= 1,
         "by_key on a select that is not by primary key"
+    );
+    Ok(rows.into_iter().next())
+}
+
+/// [`by_key`] for a primary-key select joined with one related row
+/// (`find_also_related`): the row and its relative in one statement, without the
+/// `LIMIT ?` of `.one()` for the same reason.
+pub async fn by_key_also<E: EntityTrait, F: EntityTrait, C: ConnectionTrait>(
+    select: SelectTwo<E, F>,
+    db: &C,
+) -> Result<Option<(E::Model, Option<F::Model>)>, DbErr> {
+    let rows = select.all(db).await?;
+    debug_assert!(
+        rows.len() <= 1,
+        "by_key_also on a select that is not by primary key"
     );
     Ok(rows.into_iter().next())
 }
