@@ -50,6 +50,7 @@ struct FileSettings {
     flows_per_ip: Option<u32>,
     ceremony_attempts_per_flow: Option<u32>,
     redeem_failures_per_minute: Option<u32>,
+    redeem_failures_per_ip: Option<u32>,
     request_timeout: Option<u64>,
     header_timeout: Option<u64>,
     max_in_flight: Option<u32>,
@@ -117,9 +118,14 @@ pub struct Settings {
     /// Ceremony attempts (options calls) per flow, counted across instances
     /// (`LATCHKEY_CEREMONY_ATTEMPTS_PER_FLOW`, default 20).
     pub ceremony_attempts_per_flow: u32,
-    /// Failed redeems per tenant and minute before its redeems answer `slow_down`, counted
-    /// across instances (`LATCHKEY_REDEEM_FAILURES_PER_MINUTE`, default 600).
+    /// Failed redeems per tenant and minute, from all addresses together, before every
+    /// redeem of that tenant answers `slow_down`: a ceiling far above what one address may
+    /// fail, counted across instances (`LATCHKEY_REDEEM_FAILURES_PER_MINUTE`, default 6000).
     pub redeem_failures_per_minute: u32,
+    /// Failed redeems per tenant, client address and minute before that address's redeems
+    /// of that tenant answer `slow_down`, so one client's failures do not lock out the
+    /// others; counted across instances (`LATCHKEY_REDEEM_FAILURES_PER_IP`, default 60).
+    pub redeem_failures_per_ip: u32,
     /// Seconds a whole request may take, body included, before `408`
     /// (`LATCHKEY_REQUEST_TIMEOUT`, default 30).
     pub request_timeout: u64,
@@ -449,7 +455,12 @@ impl Settings {
             redeem_failures_per_minute: at_least_one(
                 "LATCHKEY_REDEEM_FAILURES_PER_MINUTE",
                 f.redeem_failures_per_minute,
-                600,
+                6000,
+            )?,
+            redeem_failures_per_ip: at_least_one(
+                "LATCHKEY_REDEEM_FAILURES_PER_IP",
+                f.redeem_failures_per_ip,
+                60,
             )?,
             request_timeout: seconds("LATCHKEY_REQUEST_TIMEOUT", f.request_timeout, 30)?,
             header_timeout: seconds("LATCHKEY_HEADER_TIMEOUT", f.header_timeout, 10)?,
@@ -728,6 +739,11 @@ fn overlay_env(
         "LATCHKEY_REDEEM_FAILURES_PER_MINUTE",
         &mut f.redeem_failures_per_minute,
     )?;
+    num(
+        env,
+        "LATCHKEY_REDEEM_FAILURES_PER_IP",
+        &mut f.redeem_failures_per_ip,
+    )?;
     num(env, "LATCHKEY_REQUEST_TIMEOUT", &mut f.request_timeout)?;
     num(env, "LATCHKEY_HEADER_TIMEOUT", &mut f.header_timeout)?;
     num(env, "LATCHKEY_MAX_IN_FLIGHT", &mut f.max_in_flight)?;
@@ -801,9 +817,10 @@ mod tests {
             (
                 s.flows_per_ip,
                 s.ceremony_attempts_per_flow,
-                s.redeem_failures_per_minute
+                s.redeem_failures_per_minute,
+                s.redeem_failures_per_ip
             ),
-            (100, 20, 600)
+            (100, 20, 6000, 60)
         );
         assert_eq!((s.request_timeout, s.header_timeout), (30, 10));
         assert_eq!(s.max_in_flight, 256);

@@ -58,30 +58,63 @@ impl ClientId {
 pub struct RedirectUri(String);
 
 impl RedirectUri {
-    /// Parses a redirect URI for registration.
+    /// Parses a redirect URI for registration. The string is judged as a browser would
+    /// read it: the URL standard silently drops tabs and newlines and reads `\\` as `/`
+    /// and `https:///cb` as host `cb`, so such strings are refused rather than stored as
+    /// something other than what the browser will be sent to.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         const FIELD: &str = "redirect_uris";
+        let refuse = |why: &str| invalid(FIELD, format!("redirect_uris: {s:?} {why}"));
         if s.len() > 2000 {
-            return Err(invalid(FIELD, "a redirect URI is at most 2000 characters"));
-        }
-        let url = Url::parse(s).map_err(|e| invalid(FIELD, format!("{s:?} is not a URL: {e}")))?;
-        if url.fragment().is_some() || s.contains('#') {
-            return Err(invalid(FIELD, format!("{s:?} must not have a fragment")));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
             return Err(invalid(
                 FIELD,
-                format!("{s:?} must not carry a user name or password"),
+                "redirect_uris: a redirect URI is at most 2000 characters",
             ));
         }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(refuse(
+                "must not contain spaces or control characters (CR, LF, TAB, NUL)",
+            ));
+        }
+        if s.contains('\\') {
+            return Err(refuse("must not contain a backslash"));
+        }
+        let authority = ["https://", "http://"]
+            .iter()
+            .find_map(|p| {
+                s.get(..p.len())
+                    .filter(|head| head.eq_ignore_ascii_case(p))
+                    .map(|_| &s[p.len()..])
+            })
+            .ok_or_else(|| {
+                refuse("must use https://, or http:// only on localhost or 127.0.0.1")
+            })?;
+        if authority.is_empty() || authority.starts_with('/') {
+            return Err(refuse("has no host name after the scheme"));
+        }
+        let url = Url::parse(s).map_err(|e| refuse(&format!("is not a URL: {e}")))?;
+        if url.fragment().is_some() || s.contains('#') {
+            return Err(refuse("must not have a fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse("must not carry a user name or password"));
+        }
+        match url.host() {
+            Some(url::Host::Domain(d)) if !is_domain_name(d) => {
+                return Err(refuse(
+                    "has a host that is not a domain name (no wildcards: register each URI exactly)",
+                ));
+            }
+            Some(_) => {}
+            None => return Err(refuse("has no host name after the scheme")),
+        }
         match url.scheme() {
-            "https" if url.host_str().is_some() => Ok(Self(s.to_owned())),
+            "https" => Ok(Self(s.to_owned())),
             "http" if matches!(url.host_str(), Some("localhost" | "127.0.0.1")) => {
                 Ok(Self(s.to_owned()))
             }
-            _ => Err(invalid(
-                FIELD,
-                format!("{s:?} must use https://, or http:// only on localhost or 127.0.0.1"),
+            _ => Err(refuse(
+                "must use https://, or http:// only on localhost or 127.0.0.1",
             )),
         }
     }
@@ -113,6 +146,85 @@ impl RedirectUri {
             Err(_) => self.0.clone(),
         }
     }
+}
+
+/// Whether `host` (as the URL standard gives it: lower case, IDNA applied) is a domain
+/// name of letters, digits and hyphens: no wildcard, no underscore, no empty label.
+pub fn is_domain_name(host: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    !host.is_empty() && host.split('.').all(label_ok)
+}
+
+/// Text a person reads where another person named it: a display name, a tenant's name, a
+/// passkey's name. Trimmed, 1 to `max` Unicode scalar values, and free of control
+/// characters and of the bidirectional overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069) that make text read differently from what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisplayText(String);
+
+/// What is wrong with a [`DisplayText`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextProblem {
+    /// Nothing but spaces.
+    Empty,
+    /// Longer than allowed.
+    TooLong,
+    /// A control character or a bidirectional override or isolate.
+    Controls,
+}
+
+impl DisplayText {
+    /// Checks text, at most `max` characters after trimming.
+    pub fn check(s: &str, max: usize) -> Result<Self, TextProblem> {
+        let t = s.trim();
+        if t.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+            return Err(TextProblem::Controls);
+        }
+        match t.chars().count() {
+            0 => Err(TextProblem::Empty),
+            n if n > max => Err(TextProblem::TooLong),
+            _ => Ok(Self(t.to_owned())),
+        }
+    }
+
+    /// Parses text for the API field `field`, at most `max` characters after trimming;
+    /// the refusal's message names the field and says what is wrong.
+    pub fn parse(field: &'static str, s: &str, max: usize) -> Result<Self, Invalid> {
+        Self::check(s, max).map_err(|p| {
+            invalid(
+                field,
+                match p {
+                    TextProblem::Controls => format!(
+                        "{field} must not contain control characters or bidirectional overrides (U+202A–U+202E, U+2066–U+2069)"
+                    ),
+                    TextProblem::Empty | TextProblem::TooLong => {
+                        format!("{field} must be 1 to {max} characters")
+                    }
+                },
+            )
+        })
+    }
+
+    /// The text, trimmed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The embedding, override and isolate controls of Unicode's bidirectional algorithm.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A PKCE `code_challenge`: 43 characters of base64url, the S256 transform of a verifier
@@ -304,27 +416,31 @@ impl CounterPolicy {
 pub struct RpId(String);
 
 impl RpId {
-    /// Parses an RP ID for the field `field`.
+    /// Parses an RP ID for the field `field`. The host is parsed as the URL standard does
+    /// (so `0x7f.1` is the IP address 127.0.0.1, as a browser reads it) before it is
+    /// judged: it must be a domain name, never an IP address or URL.
     pub fn parse(field: &'static str, s: &str) -> Result<Self, Invalid> {
-        let lower = s.trim_end_matches('.').to_ascii_lowercase();
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        };
-        let is_ip = lower.parse::<std::net::IpAddr>().is_ok()
-            || lower.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        if lower.is_empty() || lower.len() > 253 || is_ip || !lower.split('.').all(label_ok) {
-            return Err(invalid(
+        let refuse = || {
+            invalid(
                 field,
                 format!(
-                    "{s:?} is not a domain name (an RP ID is a host name such as example.com, never a URL or an IP address)"
+                    "{field}: {s:?} is not a domain name (an RP ID is a host name such as example.com, never a URL or an IP address)"
                 ),
-            ));
+            )
+        };
+        let trimmed = s.trim_end_matches('.');
+        if trimmed.is_empty() || trimmed.len() > 253 || trimmed.contains(['/', ':', '@', '\\']) {
+            return Err(refuse());
         }
-        Ok(Self(lower))
+        let host = match url::Host::parse(trimmed) {
+            Ok(url::Host::Domain(d)) => d,
+            Ok(url::Host::Ipv4(_) | url::Host::Ipv6(_)) | Err(_) => return Err(refuse()),
+        };
+        let all_digits = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if all_digits || host.len() > 253 || !is_domain_name(&host) {
+            return Err(refuse());
+        }
+        Ok(Self(host))
     }
 
     /// The RP ID.
@@ -363,6 +479,44 @@ mod tests {
         assert!(RedirectUri::parse("https://user:pw@site.example/cb").is_err());
         assert!(RedirectUri::parse("javascript:alert(1)").is_err());
         assert!(RedirectUri::parse("/relative").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_that_a_browser_would_read_otherwise_are_refused() {
+        for bad in [
+            "https://a.example/cb\r\nSet-Cookie: x=1",
+            "https://a.example/c\tb",
+            "https://a.example/cb\0",
+            "https://a.example/c b",
+            "https:///cb",
+            "https://*.example.com/cb",
+            "https://a_b.example/cb",
+            "https:\\\\evil.example/cb",
+            "https://a.example\\@evil.example/cb",
+        ] {
+            let e = RedirectUri::parse(bad).expect_err(bad);
+            assert_eq!(e.field, "redirect_uris");
+            assert!(e.message.starts_with("redirect_uris: "), "{}", e.message);
+        }
+        assert!(RedirectUri::parse("HTTPS://Site.example/cb").is_ok());
+        assert!(RedirectUri::parse("https://[::1]:8443/cb").is_ok());
+    }
+
+    #[test]
+    fn display_text_refuses_controls_and_bidi_overrides_saying_so() {
+        assert_eq!(
+            DisplayText::parse("display_name", "  Ada  ", 64)
+                .unwrap()
+                .as_str(),
+            "Ada"
+        );
+        for bad in ["a\u{0007}b", "evil\u{202E}gpj.exe", "x\u{2066}y", "tab\there"] {
+            let e = DisplayText::parse("display_name", bad, 64).expect_err(bad);
+            assert!(e.message.contains("control characters"), "{}", e.message);
+        }
+        let e = DisplayText::parse("name", &"x".repeat(65), 64).unwrap_err();
+        assert!(e.message.contains("1 to 64"), "{}", e.message);
+        assert!(DisplayText::parse("name", "   ", 64).is_err());
     }
 
     #[test]
@@ -420,6 +574,15 @@ mod tests {
         assert!(RpId::parse("rp_id", "127.0.0.1").is_err());
         assert!(RpId::parse("rp_id", "https://example.com").is_err());
         assert!(RpId::parse("rp_id", "example.com:443").is_err());
+        // Read as the URL standard reads hosts: these are IPv4 addresses.
+        for ip in ["0x7f.1", "0177.0.0.1", "2130706433", "127.1"] {
+            assert!(RpId::parse("rp_id", ip).is_err(), "{ip}");
+        }
+        assert!(RpId::parse("rp_id", "*.example.com").is_err());
+        assert_eq!(
+            RpId::parse("rp_id", "bücher.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
         let rp = RpId::parse("rp_id", "example.com").unwrap();
         assert!(rp.covers_host("login.example.com"));
         assert!(rp.covers_host("example.com"));

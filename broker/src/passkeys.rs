@@ -215,10 +215,18 @@ impl RelyingParty {
         Ok(())
     }
 
-    /// Checks the `origin` of client data against the exact allowed list.
+    /// Checks the `origin` of client data against the exact allowed list, and that the
+    /// ceremony did not run in a frame of another origin: `crossOrigin: true` or any
+    /// `topOrigin` is refused at registration and authentication alike (the hosted pages
+    /// cannot be framed, so such client data was not made by them).
     pub fn check_origin(&self, client_data_json: &[u8]) -> Result<(), CeremonyFailure> {
         let v: Value = serde_json::from_slice(client_data_json)
             .map_err(|_| CeremonyFailure::Verification("malformed".into()))?;
+        if v.get("crossOrigin").is_some_and(|c| c != &Value::Bool(false))
+            || v.get("topOrigin").is_some()
+        {
+            return Err(CeremonyFailure::Verification("cross_origin".into()));
+        }
         let origin = v.get("origin").and_then(Value::as_str).unwrap_or_default();
         if self.origins.iter().any(|o| o == origin) {
             Ok(())
@@ -573,6 +581,34 @@ mod tests {
         assert!(
             rp.check_origin(cd("https://broker.test:444").as_bytes())
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn client_data_from_a_cross_origin_frame_is_refused() {
+        let broker = Url::parse("https://broker.test").unwrap();
+        let rp = RelyingParty::new("broker.test", "B", &[broker], UvPolicy::Required).unwrap();
+        let cd = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"type": "webauthn.get", "origin": "https://broker.test"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v.to_string()
+        };
+        let refused = |extra| {
+            matches!(
+                rp.check_origin(cd(extra).as_bytes()),
+                Err(CeremonyFailure::Verification(r)) if r == "cross_origin"
+            )
+        };
+        assert!(refused(serde_json::json!({"crossOrigin": true})));
+        assert!(refused(
+            serde_json::json!({"topOrigin": "https://evil.test"})
+        ));
+        assert!(refused(serde_json::json!({"crossOrigin": "yes"})));
+        assert!(
+            rp.check_origin(cd(serde_json::json!({"crossOrigin": false})).as_bytes())
+                .is_ok()
         );
     }
 }

@@ -45,8 +45,9 @@ pub struct Refusal {
 pub struct RateLimiter {
     per_minute: u32,
     windows: Mutex<HashMap<Key, Window>>,
-    /// Tenants over their failed-redeem limit, and until when (UNIX seconds).
-    blocked_tenants: Mutex<HashMap<String, i64>>,
+    /// Keys (a tenant, or a tenant and a client address) over their failed-redeem limit,
+    /// and until when (UNIX seconds).
+    blocked: Mutex<HashMap<String, i64>>,
     audit_minute: AtomicI64,
     audit_written: AtomicU32,
 }
@@ -57,7 +58,7 @@ impl RateLimiter {
         Self {
             per_minute,
             windows: Mutex::new(HashMap::new()),
-            blocked_tenants: Mutex::new(HashMap::new()),
+            blocked: Mutex::new(HashMap::new()),
             audit_minute: AtomicI64::new(0),
             audit_written: AtomicU32::new(0),
         }
@@ -93,29 +94,29 @@ impl RateLimiter {
         }
     }
 
-    /// Seconds to wait when `tenant` is over its failed-redeem limit on this instance's
+    /// Seconds to wait when `key` is over its failed-redeem limit on this instance's
     /// knowledge; `None` when it may redeem.
-    pub fn tenant_blocked(&self, tenant: &str) -> Option<u64> {
+    pub fn blocked(&self, key: &str) -> Option<u64> {
         let t = now();
-        let mut b = self.blocked_tenants.lock().ok()?;
-        match b.get(tenant) {
+        let mut b = self.blocked.lock().ok()?;
+        match b.get(key) {
             Some(until) if *until > t => Some((*until - t) as u64),
             Some(_) => {
-                b.remove(tenant);
+                b.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    /// Remembers that `tenant` is over its failed-redeem limit until `until`.
-    pub fn block_tenant(&self, tenant: &str, until: i64) {
-        if let Ok(mut b) = self.blocked_tenants.lock() {
+    /// Remembers that `key` is over its failed-redeem limit until `until`.
+    pub fn block(&self, key: &str, until: i64) {
+        if let Ok(mut b) = self.blocked.lock() {
             if b.len() > 10_000 {
                 let t = now();
                 b.retain(|_, u| *u > t);
             }
-            b.insert(tenant.to_owned(), until);
+            b.insert(key.to_owned(), until);
         }
     }
 
@@ -225,13 +226,13 @@ mod tests {
     #[test]
     fn blocked_tenants_wait_until_their_window_ends() {
         let l = RateLimiter::new(1);
-        assert_eq!(l.tenant_blocked("t"), None);
-        l.block_tenant("t", now() + 30);
+        assert_eq!(l.blocked("t"), None);
+        l.block("t", now() + 30);
         assert!(
-            l.tenant_blocked("t")
+            l.blocked("t")
                 .is_some_and(|w| (29..=30).contains(&w))
         );
-        l.block_tenant("t", now() - 1);
-        assert_eq!(l.tenant_blocked("t"), None);
+        l.block("t", now() - 1);
+        assert_eq!(l.blocked("t"), None);
     }
 }

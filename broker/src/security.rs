@@ -460,17 +460,37 @@ pub async fn recovery_mail_quota(state: &AppState, user_id: &str) -> Result<(), 
     .await
 }
 
-/// Before a redeem: `Err(seconds)` while `tenant` is over its failed-redeem limit.
+/// The two failed-redeem limits: per client address within a tenant
+/// (`LATCHKEY_REDEEM_FAILURES_PER_IP`), and a much higher ceiling per tenant
+/// (`LATCHKEY_REDEEM_FAILURES_PER_MINUTE`), so one client's failures do not block the
+/// tenant's other clients. Each is `(database counter, audit name, limit)`.
+fn redeem_limits(state: &AppState, ip: IpAddr, tenant: &str) -> [(String, &'static str, u32); 2] {
+    [
+        (
+            format!("redeem_failures:{tenant}:{ip}"),
+            "redeem_failures_per_ip",
+            state.settings.redeem_failures_per_ip,
+        ),
+        (
+            format!("redeem_failures:{tenant}"),
+            "redeem_failures_per_tenant",
+            state.settings.redeem_failures_per_minute,
+        ),
+    ]
+}
+
+/// Before a redeem: `Err(seconds)` while this client, or `tenant` as a whole, is over
+/// its failed-redeem limit.
 pub fn redeem_allowed(state: &AppState, req: &HttpRequest, tenant: &str) -> Result<(), u64> {
     let ip = crate::web::client_ip(req, &state.settings);
     if state.settings.is_rate_limit_exempt(ip) {
         return Ok(());
     }
-    match state.limiter.tenant_blocked(tenant) {
-        Some(wait) => {
+    for (key, limit, _) in redeem_limits(state, ip, tenant) {
+        if let Some(wait) = state.limiter.blocked(&key) {
             rate_limit_hit(
                 state,
-                "redeem_failures_per_tenant",
+                limit,
                 Some(ip),
                 Some(tenant),
                 Refusal {
@@ -478,39 +498,26 @@ pub fn redeem_allowed(state: &AppState, req: &HttpRequest, tenant: &str) -> Resu
                     first: false,
                 },
             );
-            Err(wait)
+            return Err(wait);
         }
-        None => Ok(()),
     }
+    Ok(())
 }
 
-/// After a failed redeem of an authenticated client: counts it against the tenant's
-/// per-minute limit (`LATCHKEY_REDEEM_FAILURES_PER_MINUTE`), shared by every instance.
-/// Past the limit the tenant's redeems answer `429 slow_down` until the minute ends;
-/// successful redeems cost nothing here.
+/// After a failed redeem of an authenticated client: counts it against this client's
+/// and the tenant's per-minute limits, shared by every instance. Past a limit, that
+/// client's (or, past the ceiling, every) redeem of the tenant answers `429 slow_down`
+/// until the minute ends; successful redeems cost nothing here.
 pub async fn redeem_failed(state: &AppState, req: &HttpRequest, tenant: &str) {
     let ip = crate::web::client_ip(req, &state.settings);
     if state.settings.is_rate_limit_exempt(ip) {
         return;
     }
-    if let Err(refusal) = shared_limit(
-        state,
-        &format!("redeem_failures:{tenant}"),
-        state.settings.redeem_failures_per_minute,
-        60,
-    )
-    .await
-    {
-        state
-            .limiter
-            .block_tenant(tenant, now() + refusal.retry_after as i64);
-        rate_limit_hit(
-            state,
-            "redeem_failures_per_tenant",
-            Some(ip),
-            Some(tenant),
-            refusal,
-        );
+    for (key, limit, max) in redeem_limits(state, ip, tenant) {
+        if let Err(refusal) = shared_limit(state, &key, max, 60).await {
+            state.limiter.block(&key, now() + refusal.retry_after as i64);
+            rate_limit_hit(state, limit, Some(ip), Some(tenant), refusal);
+        }
     }
 }
 

@@ -107,6 +107,20 @@ pub fn client_ip(req: &HttpRequest, settings: &Settings) -> IpAddr {
         .unwrap_or(peer)
 }
 
+/// The credentials of the `Authorization` header when its scheme is `scheme`, compared
+/// case-insensitively (RFC 7235 §2.1: `bearer` and `Bearer` are the same scheme);
+/// `None` without the header, with another scheme, or with empty credentials.
+pub fn authorization<'a>(req: &'a HttpRequest, scheme: &str) -> Option<&'a str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    auth_credentials(value, scheme)
+}
+
+fn auth_credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (presented, credentials) = value.trim_start().split_once(' ')?;
+    let credentials = credentials.trim();
+    (presented.eq_ignore_ascii_case(scheme) && !credentials.is_empty()).then_some(credentials)
+}
+
 /// Applies a rate-limit bucket to this request's client, unless it is exempt; the first
 /// refusal of a client in a window is an audit event (`rate_limit.hit`).
 pub fn rate_limit(state: &AppState, req: &HttpRequest, bucket: &'static str) -> Result<(), u64> {
@@ -176,4 +190,19 @@ pub async fn observe(
         "request"
     );
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_schemes_are_case_insensitive() {
+        assert_eq!(auth_credentials("Bearer abc", "Bearer"), Some("abc"));
+        assert_eq!(auth_credentials("bearer abc", "Bearer"), Some("abc"));
+        assert_eq!(auth_credentials("BASIC  x:y ", "Basic"), Some("x:y"));
+        assert_eq!(auth_credentials("Bearer ", "Bearer"), None);
+        assert_eq!(auth_credentials("Bearerabc", "Bearer"), None);
+        assert_eq!(auth_credentials("Basic abc", "Bearer"), None);
+    }
 }

@@ -134,6 +134,9 @@ pub struct Tamper {
     pub wrong_key: bool,
     /// Report this signature counter (the stored counter is left as it was).
     pub counter: Option<u32>,
+    /// Client data as a browser writes it inside a frame of another origin:
+    /// `crossOrigin: true` and this `topOrigin`.
+    pub framed_by: Option<String>,
 }
 
 /// A software passkey provider holding ES256 discoverable credentials.
@@ -240,11 +243,16 @@ fn rp_id_or_host(rp_id: Option<&str>, origin: &str) -> Result<String, Authentica
     }
 }
 
-/// The client data JSON, members in the order browsers write them.
-fn client_data(ty: &str, challenge: &str, origin: &str) -> Vec<u8> {
+/// The client data JSON, members in the order browsers write them; `framed_by` is the
+/// top origin of a cross-origin frame the ceremony ran in.
+fn client_data(ty: &str, challenge: &str, origin: &str, framed_by: Option<&str>) -> Vec<u8> {
     let s = |v: &str| Value::from(v).to_string();
+    let frame = match framed_by {
+        Some(top) => format!(r#""crossOrigin":true,"topOrigin":{}"#, s(top)),
+        None => r#""crossOrigin":false"#.to_owned(),
+    };
     format!(
-        r#"{{"type":{},"challenge":{},"origin":{},"crossOrigin":false}}"#,
+        r#"{{"type":{},"challenge":{},"origin":{},{frame}}}"#,
         s(ty),
         s(challenge),
         s(origin)
@@ -381,6 +389,7 @@ impl SoftAuthenticator {
                 .unwrap_or("webauthn.create"),
             tamper.challenge.as_deref().unwrap_or(challenge),
             tamper.origin.as_deref().unwrap_or(origin),
+            tamper.framed_by.as_deref(),
         );
         let (fmt, att_stmt) = match &self.packed {
             None => ("none", Cbor::Map(Vec::new())),
@@ -494,6 +503,7 @@ impl SoftAuthenticator {
             tamper.client_data_type.as_deref().unwrap_or("webauthn.get"),
             tamper.challenge.as_deref().unwrap_or(challenge),
             tamper.origin.as_deref().unwrap_or(origin),
+            tamper.framed_by.as_deref(),
         );
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data_json));

@@ -201,6 +201,47 @@ async fn each_invalid_field_is_422_naming_the_field() {
             json!({"client_id": "ok-id", "redirect_uris": [REDIRECT], "colour": "blue"}),
             "colour",
         ),
+        // Values a browser would read as another address than the one registered.
+        (
+            json!({"client_id": "ok-id", "redirect_uris": ["https://a.example/cb\r\nSet-Cookie: x=1"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": ["https://a.example/c\tb"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": ["https://a.example/cb\u{0000}"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": ["https:///cb"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": ["https://*.example.com/cb"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": [REDIRECT], "rp_mode": "site", "rp_id": "0x7f.1"}),
+            "rp_id",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": [REDIRECT], "related_origins": ["https://*.example.com"]}),
+            "related_origins",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": [REDIRECT], "related_origins": ["https://github.io"]}),
+            "related_origins",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": [REDIRECT], "name": "Shop\u{202E}gnp.exe"}),
+            "name",
+        ),
+        (
+            json!({"client_id": "ok-id", "redirect_uris": [REDIRECT], "name": "Shop\u{0007}"}),
+            "name",
+        ),
     ];
     for (body, field) in cases {
         let (s, got) = broker
@@ -209,10 +250,65 @@ async fn each_invalid_field_is_422_naming_the_field() {
         assert_eq!(s, 422, "{body} → {got}");
         assert_eq!(got["error"], "invalid_field", "{got}");
         assert_eq!(got["field"], field, "{body} → {got}");
-        assert!(got["message"].as_str().unwrap().len() > 5);
+        // PROTOCOL §7: "a message naming it".
+        let message = got["message"].as_str().unwrap();
+        assert!(message.contains(field), "{body} → {message}");
     }
+    let (s, got) = broker
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(json!({"client_id": "ok-id", "redirect_uris": [REDIRECT], "name": "Tab\tname"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{got}");
+    assert!(
+        got["message"]
+            .as_str()
+            .unwrap()
+            .contains("control characters"),
+        "the message says what is wrong: {got}"
+    );
     let (_, list) = broker.admin(Method::GET, "/tenants", None).await;
     assert_eq!(list["tenants"], json!([]), "nothing was created");
+}
+
+#[tokio::test]
+async fn bad_query_values_are_422_naming_the_field_in_json() {
+    let broker = Broker::start();
+    broker.simple_tenant("acme").await;
+    for path in [
+        "/audit?limit=-1",
+        "/audit?limit=many",
+        "/audit?limit=0",
+        "/audit?after=x",
+        "/tenants/acme/users?limit=-5",
+    ] {
+        let (s, got) = broker.admin(Method::GET, path, None).await;
+        assert_eq!(s, 422, "{path} → {got}");
+        assert_eq!(got["error"], "invalid_field", "{path} → {got}");
+        let field = got["field"].as_str().unwrap();
+        assert!(path.contains(&format!("{field}=")), "{path} → {got}");
+        assert!(got["message"].as_str().unwrap().contains(field), "{got}");
+    }
+    let (s, got) = broker.admin(Method::GET, "/audit?limit=2", None).await;
+    assert_eq!(s, 200, "{got}");
+}
+
+#[tokio::test]
+async fn admin_tokens_are_accepted_whatever_the_case_of_the_bearer_scheme() {
+    // RFC 7235 §2.1: the authentication scheme is case-insensitive.
+    let broker = Broker::start();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let res = broker
+            .backend()
+            .get(broker.url("/api/v1/admin/tenants"))
+            .header("authorization", format!("{scheme} {ADMIN_TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{scheme}");
+    }
 }
 
 #[tokio::test]
@@ -1014,6 +1110,28 @@ async fn admin_session(broker: &Broker) -> AdminSession {
         auth,
         callback_cookie,
     }
+}
+
+#[tokio::test]
+async fn a_dashboard_passkey_picked_at_a_tenant_page_is_not_signalled_unknown() {
+    // The dashboard is a tenant under the broker's RP ID: a tenant's page offers the
+    // admin's passkey, and must not make the authenticator delete it.
+    let broker = Broker::start();
+    let mut admin = admin_session(&broker).await;
+    broker.simple_tenant("acme").await;
+    let flow = latchkey_tests::harness::Flow::open(&broker, "acme").await;
+    let (s, body) = flow.sign_in(&mut admin.auth).await;
+    assert_eq!((s, body["error"].as_str()), (404, Some("unknown_credential")), "{body}");
+    assert!(body.get("credential_id").is_none(), "nothing to signal: {body}");
+    assert_eq!(body["reason"], "another_site", "{body}");
+    // And a tenant's passkey picked at the dashboard's sign-in is not signalled either.
+    let mut person = latchkey_tests::authenticator::SoftAuthenticator::new();
+    let (s, v) = flow.register(&mut person, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let dashboard = admin_flow(&broker, &broker.browser(), "/admin/login").await;
+    let (s, body) = dashboard.sign_in(&mut person).await;
+    assert_eq!((s, body["error"].as_str()), (404, Some("unknown_credential")), "{body}");
+    assert!(body.get("credential_id").is_none(), "nothing to signal: {body}");
 }
 
 #[tokio::test]

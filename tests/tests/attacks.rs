@@ -42,6 +42,20 @@ fn actions(events: &[Value], action: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Waits (up to 5 s) for a `rate_limit.hit` event of `limit` in `tenant`'s audit log:
+/// refusals are audited off the request path.
+async fn wait_for_limit_event(broker: &Broker, tenant: &str, limit: &str) -> Vec<Value> {
+    let mut hits = Vec::new();
+    for _ in 0..50 {
+        hits = actions(&audit(broker, Some(tenant)).await, "rate_limit.hit");
+        if hits.iter().any(|e| e["detail"]["limit"] == limit) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    hits
+}
+
 fn assert_api_error(got: (u16, Value), status: u16, code: &str) -> Value {
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1["error"], code, "{}", got.1);
@@ -692,10 +706,10 @@ async fn an_overloaded_instance_refuses_new_work_at_once_and_finishes_flows_alre
 }
 
 #[tokio::test]
-async fn brute_force_of_codes_is_rate_limited_per_tenant_across_instances() {
+async fn brute_force_of_codes_is_rate_limited_per_client_address_across_instances() {
     // The code space is 2^256 (32 random bytes): guessing is hopeless whatever the rate;
     // the limit keeps guessing from costing the database and is shared by instances.
-    let broker = Broker::start_with(&[("LATCHKEY_REDEEM_FAILURES_PER_MINUTE", "5")]);
+    let broker = Broker::start_with(&[("LATCHKEY_REDEEM_FAILURES_PER_IP", "5")]);
     broker.simple_tenant("acme").await;
     let sibling = broker.sibling();
     let guess = |_: usize| json!({"client_id": "acme", "code": b64(&rand::random::<[u8; 32]>()), "code_verifier": Pkce::new().verifier, "redirect_uri": REDIRECT});
@@ -740,16 +754,89 @@ async fn brute_force_of_codes_is_rate_limited_per_tenant_across_instances() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&wait));
-    let hits = actions(&audit(&broker, Some("acme")).await, "rate_limit.hit");
+    let hits = wait_for_limit_event(&broker, "acme", "redeem_failures_per_ip").await;
     assert!(
         hits.iter()
-            .any(|e| e["detail"]["limit"] == "redeem_failures_per_tenant"),
+            .any(|e| e["detail"]["limit"] == "redeem_failures_per_ip"),
         "{hits:?}"
     );
     // Another tenant is not affected.
     broker.simple_tenant("other").await;
     let (s, _) = redeem(&broker, &json!({"client_id": "other", "code": "guess", "code_verifier": Pkce::new().verifier, "redirect_uri": REDIRECT})).await;
     assert_eq!(s, 400);
+}
+
+/// A redeem of `body` sent from the loopback address `from` (127.0.0.0/8 all reaches the
+/// broker on 127.0.0.1), as a client at another address would.
+async fn redeem_from(broker: &Broker, from: [u8; 4], body: &Value) -> (u16, Value) {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap();
+    let res = client
+        .post(broker.url("/api/v1/sign-ins/redeem"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn one_address_failing_redeems_does_not_block_a_rightful_redeem_from_another() {
+    // A public tenant's redeems used to be blocked for everyone by a stranger's failures;
+    // failures now count per client address, under a far higher per-tenant ceiling.
+    let (broker, mut auth) = enrolled_with(&[("LATCHKEY_REDEEM_FAILURES_PER_IP", "5")]).await;
+    let guess = || json!({"client_id": "acme", "code": b64(&rand::random::<[u8; 32]>()), "code_verifier": Pkce::new().verifier, "redirect_uri": REDIRECT});
+    let attacker = [127, 0, 0, 1];
+    let mut refused = false;
+    for _ in 0..20 {
+        let (s, v) = redeem_from(&broker, attacker, &guess()).await;
+        if s == 429 {
+            assert_eq!(v["error"], "slow_down", "{v}");
+            refused = true;
+        }
+    }
+    assert!(refused, "the attacking address is slowed down");
+    let flow = Flow::open(&broker, "acme").await;
+    let (s, answer) = flow.sign_in(&mut auth).await;
+    assert_eq!(s, 200, "{answer}");
+    let code = flow.code_from(&answer);
+    let body = json!({"client_id": "acme", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
+    let (s, v) = redeem_from(&broker, [127, 0, 0, 2], &body).await;
+    assert_eq!(s, 200, "a rightful redeem from another address succeeds: {v}");
+    let (s, _) = redeem_from(&broker, attacker, &guess()).await;
+    assert_eq!(s, 429, "the attacking address is still slowed down");
+}
+
+#[tokio::test]
+async fn failures_from_many_addresses_reach_the_per_tenant_ceiling() {
+    let broker = Broker::start_with(&[
+        ("LATCHKEY_REDEEM_FAILURES_PER_IP", "3"),
+        ("LATCHKEY_REDEEM_FAILURES_PER_MINUTE", "6"),
+    ]);
+    broker.simple_tenant("acme").await;
+    let guess = || json!({"client_id": "acme", "code": b64(&rand::random::<[u8; 32]>()), "code_verifier": Pkce::new().verifier, "redirect_uri": REDIRECT});
+    for host in 1..=2u8 {
+        for _ in 0..3 {
+            let (s, v) = redeem_from(&broker, [127, 0, 1, host], &guess()).await;
+            assert_eq!(s, 400, "under both limits: {v}");
+        }
+    }
+    let (s, v) = redeem_from(&broker, [127, 0, 1, 3], &guess()).await;
+    assert_eq!(s, 400, "the ceiling's own failures are counted: {v}");
+    let (s, v) = redeem_from(&broker, [127, 0, 1, 4], &guess()).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (429, Some("slow_down")),
+        "past the tenant's ceiling every address waits: {v}"
+    );
+    let hits = wait_for_limit_event(&broker, "acme", "redeem_failures_per_tenant").await;
+    assert!(
+        hits.iter()
+            .any(|e| e["detail"]["limit"] == "redeem_failures_per_tenant"),
+        "{hits:?}"
+    );
 }
 
 #[tokio::test]

@@ -311,6 +311,64 @@ async fn broker_mode_related_origins_let_a_listed_site_use_the_brokers_passkeys(
 }
 
 #[tokio::test]
+async fn a_passkey_picked_at_another_tenant_stays_on_the_authenticator_and_signs_in_at_home() {
+    // Every broker-mode tenant shares the broker's RP ID, so tenant B's page offers the
+    // passkey made at tenant A. B must not tell the authenticator to delete it.
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let broker = Broker::start();
+    let redirect = broker.url("/healthz");
+    let redirect = redirect.as_str();
+    for (id, name) in [("home", "Home Site"), ("other", "Other Site")] {
+        broker
+            .create_tenant(json!({"client_id": id, "name": name, "redirect_uris": [redirect], "rp_mode": "broker"}))
+            .await;
+    }
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+    let (url, _) = authorize_url(&broker, "home", redirect, "&prompt=create");
+    page.goto(&url).await;
+    create_passkey(&page, "ada@example.com").await;
+    code_after_redirect(&page, redirect).await;
+    assert_eq!(page.credentials().await.len(), 1);
+
+    let (url, _) = authorize_url(&broker, "other", redirect, "&prompt=login");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    page.click("signin-button").await;
+    page.wait_for("document.body.dataset.error === 'unknown_credential'", WAIT)
+        .await;
+    let message = page
+        .eval("document.getElementById('error-message').innerText")
+        .await;
+    assert!(
+        message.as_str().unwrap().contains("another site"),
+        "{message}"
+    );
+    // A signal would remove it within moments (see the revoked passkey above); give it
+    // time to, then check that nothing did.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        page.credentials().await.len(),
+        1,
+        "the passkey is still on the authenticator"
+    );
+
+    let (url, pkce) = authorize_url(&broker, "home", redirect, "&prompt=login");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    page.click("signin-button").await;
+    let code = code_after_redirect(&page, redirect).await;
+    let (status, redeemed) = redeem(&broker, &json!({"client_id": "home", "code": code, "code_verifier": pkce.verifier, "redirect_uri": redirect})).await;
+    assert_eq!(status, 200, "{redeemed}");
+    assert_eq!(redeemed["sign_in"]["new_user"], false);
+}
+
+#[tokio::test]
 async fn user_verification_is_required_or_preferred_per_tenant() {
     if skipped() {
         return;

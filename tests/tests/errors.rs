@@ -163,6 +163,14 @@ async fn other_bad_authorize_parameters_redirect_with_invalid_request_state_and_
             query(&c, &[], &[("code_challenge", "x")]),
         ),
         ("bad prompt", query(&c, &[], &[("prompt", "sideways")])),
+        (
+            "fragment response mode",
+            query(&c, &[], &[("response_mode", "fragment")]),
+        ),
+        (
+            "form_post response mode",
+            query(&c, &[], &[("response_mode", "form_post")]),
+        ),
     ];
     for (name, q) in cases {
         let got = error_redirect(&broker, &q).await;
@@ -181,6 +189,31 @@ async fn other_bad_authorize_parameters_redirect_with_invalid_request_state_and_
         Some("invalid_request")
     );
     assert!(!got.contains_key("state"), "no state to echo");
+}
+
+#[tokio::test]
+async fn request_objects_are_refused_with_the_codes_of_openid_connect_core_6() {
+    // OpenID Connect Core §6.1–6.2: a client sending a request object expects it to be
+    // honoured; the broker says it does not support it instead of ignoring it.
+    let broker = broker_with_tenant().await;
+    let c = Pkce::new().challenge;
+    let cases = [
+        ("request", "eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
+        (
+            "request_uri",
+            "https://site.example/req/1",
+            "request_uri_not_supported",
+        ),
+    ];
+    for (param, value, code) in cases {
+        let got = error_redirect(&broker, &query(&c, &[], &[(param, value)])).await;
+        assert_eq!(got.get("error").map(String::as_str), Some(code), "{param}");
+        assert_eq!(got.get("state").map(String::as_str), Some("st-1"));
+        assert_eq!(got.get("iss"), Some(&broker.issuer));
+    }
+    // `response_mode=query` is what the broker does anyway: accepted.
+    let res = authorize(&broker, &query(&c, &[], &[("response_mode", "query")])).await;
+    assert_eq!(res.status().as_u16(), 200);
 }
 
 #[tokio::test]
@@ -579,6 +612,12 @@ async fn fifty_concurrent_redeems_of_one_code_yield_exactly_one_success() {
     );
 }
 
+/// Standard base64 with padding, as HTTP Basic authentication encodes credentials.
+fn b64_std(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 #[tokio::test]
 async fn a_confidential_client_must_authenticate() {
     let broker = Broker::start();
@@ -595,11 +634,13 @@ async fn a_confidential_client_must_authenticate() {
     let mut wrong = base.clone();
     wrong["client_secret"] = "nope".into();
     assert_oauth_error(redeem(&broker, &wrong).await, 401, "invalid_client");
-    // Basic authentication on the token endpoint (RFC 6749 §2.3.1).
+    // Basic authentication on the token endpoint (RFC 6749 §2.3.1), its scheme in any
+    // case (RFC 7235 §2.1).
+    let basic = b64_std(format!("vault:{secret}").as_bytes());
     let res = broker
         .backend()
         .post(broker.url("/oauth/token"))
-        .basic_auth("vault", Some(&secret))
+        .header("authorization", format!("basic {basic}"))
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
@@ -661,11 +702,115 @@ async fn counter_regressions_are_audited_and_refused_under_the_reject_policy() {
 }
 
 #[tokio::test]
-async fn passkeys_of_one_tenant_are_unknown_at_another() {
+async fn passkeys_of_one_tenant_are_unknown_at_another_without_an_id_to_signal() {
+    // PROTOCOL §2: broker-mode tenants share the broker's RP ID, so a tenant's page offers
+    // another tenant's passkeys. Picking one must not make the page tell the
+    // authenticator to delete it, and must tell this tenant nothing about the other.
     let (broker, mut auth) = enrolled().await;
     broker.simple_tenant("elsewhere").await;
     let flow = Flow::open(&broker, "elsewhere").await;
-    assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
+    let body = assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
+    assert!(body.get("credential_id").is_none(), "nothing to signal: {body}");
+    assert_eq!(body["reason"], "another_site", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("another site"),
+        "{body}"
+    );
+    for leak in ["acme", "user_id", "rp_id"] {
+        assert!(!body.to_string().contains(leak), "{leak} in {body}");
+    }
+    // The same flow still signs in with a passkey of its own, and the first passkey still
+    // signs in where it belongs.
+    let (s, v) = flow.register(&mut SoftAuthenticator::new(), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let home = Flow::open(&broker, "acme").await;
+    let (s, v) = home.sign_in(&mut auth).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_display_name_with_controls_or_bidi_overrides_is_refused_saying_so() {
+    let broker = broker_with_tenant().await;
+    let flow = Flow::open(&broker, "acme").await;
+    for bad in ["Ada\u{202E}regnol", "Ada\u{2066}x", "Ada\u{0007}"] {
+        let body = assert_error(
+            flow.post("registration/options", &json!({"display_name": bad}))
+                .await,
+            400,
+            "invalid_request",
+        );
+        assert_eq!(body["field"], "display_name", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("control characters"),
+            "{body}"
+        );
+    }
+    let (s, v) = flow
+        .register(&mut SoftAuthenticator::new(), json!({"display_name": "Ada"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_ceremony_in_a_cross_origin_frame_fails_verification() {
+    // The hosted page cannot be framed (frame-ancestors 'none'): client data saying it ran
+    // in a frame of another origin was not made by it, at authentication as at
+    // registration.
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let framed = Tamper {
+        framed_by: Some("https://evil.example".into()),
+        ..Default::default()
+    };
+    assert_error(
+        tampered_sign_in(&flow, &mut auth, framed.clone()).await,
+        400,
+        "verification_failed",
+    );
+    let options = flow.registration_options(json!({})).await;
+    let cred = SoftAuthenticator::new()
+        .register_with(&options, &flow.issuer, &framed)
+        .unwrap();
+    assert_error(
+        flow.post("registration", &cred).await,
+        400,
+        "verification_failed",
+    );
+    flow_still_works(&flow, &mut auth).await;
+}
+
+#[tokio::test]
+async fn a_credential_whose_id_is_not_its_raw_id_is_refused_before_anything_is_used() {
+    let (broker, mut auth) = enrolled().await;
+    let flow = Flow::open(&broker, "acme").await;
+    let options = flow.authentication_options().await;
+    let cred = auth.authenticate(&options, &flow.issuer).unwrap();
+    let mut forged = cred.clone();
+    forged["id"] = json!(latchkey_tests::authenticator::b64(&[7u8; 16]));
+    let body = assert_error(
+        flow.post("authentication", &forged).await,
+        400,
+        "invalid_request",
+    );
+    assert_eq!(body["field"], "id", "{body}");
+    // The challenge was not consumed: the genuine credential still verifies.
+    let (s, v) = flow.post("authentication", &cred).await;
+    assert_eq!(s, 200, "{v}");
+
+    let flow = Flow::open(&broker, "acme").await;
+    let options = flow.registration_options(json!({})).await;
+    let mut cred = SoftAuthenticator::new()
+        .register(&options, &flow.issuer)
+        .unwrap();
+    cred["id"] = json!(latchkey_tests::authenticator::b64(&[9u8; 16]));
+    assert_error(
+        flow.post("registration", &cred).await,
+        400,
+        "invalid_request",
+    );
 }
 
 #[tokio::test]

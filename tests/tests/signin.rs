@@ -113,6 +113,21 @@ async fn a_new_passkey_then_a_discoverable_sign_in_give_verified_identities() {
         .await
         .unwrap();
     assert_eq!(info["sub"], user_id);
+    // RFC 7235 §2.1: the scheme is case-insensitive.
+    let info: Value = broker
+        .backend()
+        .get(broker.url("/oauth/userinfo"))
+        .header(
+            "authorization",
+            format!("bearer {}", token["access_token"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], user_id, "{info}");
 
     // And the JSON redeem of a third sign-in re-verifies as webauthn.get.
     let flow = Flow::open(&broker, "shop").await;
@@ -206,6 +221,26 @@ async fn the_logs_of_a_full_run_hold_no_code_verifier_token_or_secret() {
             !logs.contains(needle),
             "the log contains a secret value: {needle}"
         );
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    // Embedded SQLite whatever the suite's backend: the files under test are SQLite's.
+    let dir = latchkey_tests::harness::temp_dir("latchkey-modes");
+    let url = format!("sqlite://{}/latchkey.db?mode=rwc", dir.display());
+    let broker = Broker::start_with(&[("LATCHKEY_DATABASE_URL", url.as_str())]);
+    broker.simple_tenant("shop").await;
+    let flow = Flow::open(&broker, "shop").await;
+    let (status, answer) = flow.register(&mut SoftAuthenticator::new(), json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    for name in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+        let mode = std::fs::metadata(dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{name} has mode {mode:o}");
     }
 }
 

@@ -108,3 +108,31 @@ async fn site_mode_passkeys_live_under_the_sites_rp_id_once_it_lists_the_broker(
     );
     assert!(site.hits() >= 2);
 }
+
+#[tokio::test]
+async fn a_failed_fetch_shows_the_person_plain_words_and_the_admin_its_cause() {
+    // The broker's fetch failure (a DNS error, a redirect to an internal address) is for
+    // the site's owner, not for every visitor of the sign-in page.
+    let broker = Broker::start_tls("broker.test", &[]);
+    broker
+        .create_tenant(json!({"client_id": "gone", "name": "Gone", "redirect_uris": [REDIRECT], "rp_mode": "site", "rp_id": "unreachable.test"}))
+        .await;
+    let flow = Flow::open_with(&broker, broker.browser(), "gone", REDIRECT, &[]).await;
+    let (status, body) = flow.post("authentication/options", &json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("unreachable.test"), "{body}");
+    let (status, check) = broker
+        .admin(Method::POST, "/tenants/gone/well-known-check", None)
+        .await;
+    assert_eq!(status, 200, "{check}");
+    let problem = check["problem"].as_str().unwrap();
+    assert!(problem.len() > 10, "the admin sees the cause: {check}");
+    assert!(!message.contains(problem), "{message} / {problem}");
+    for detail in ["dns", "error sending", "https://", "timed out", "connect"] {
+        assert!(
+            !message.to_lowercase().contains(detail),
+            "{detail} in {message}"
+        );
+    }
+}

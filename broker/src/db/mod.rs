@@ -39,6 +39,10 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         std::fs::create_dir_all(dir)
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
     }
+    if let Some(path) = sqlite_path(&url) {
+        create_private(std::path::Path::new(&path))
+            .map_err(|e| DbErr::Custom(format!("cannot create {path}: {e}")))?;
+    }
     if let Some(schema) = &settings.database_schema {
         // The schema name was validated as [a-z_][a-z0-9_]*, so quoting is enough.
         // CREATE SCHEMA IF NOT EXISTS is not safe against itself: take the lock first.
@@ -69,6 +73,24 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         Migrator::up(&db, None).await?;
     }
     Ok(db)
+}
+
+/// Creates an absent SQLite file readable and writable by this user only (0600, as the
+/// master key). SQLite gives the `-wal` and `-shm` files it creates the database file's
+/// mode, so the three hold sign-in state, codes' hashes and sealed keys out of other
+/// local users' reach. An existing file keeps the mode its operator gave it.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A pool of up to `max_connections` to the database of `settings`: its schema on

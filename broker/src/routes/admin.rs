@@ -2,6 +2,8 @@
 //! bootstrap token or a minted one) or by an admin's dashboard session with its CSRF
 //! token. Every change is written to the audit log, naming the token or admin.
 
+use std::collections::HashMap;
+
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -104,14 +106,8 @@ pub fn cross_site(req: &HttpRequest) -> bool {
 /// minted live token), or else a dashboard session, which must also present its CSRF
 /// token in `X-CSRF-Token` and not come from another site for anything but a read.
 pub async fn authorise(state: &AppState, req: &HttpRequest) -> Result<Actor, ApiError> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let presented = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(unauthorized)?;
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let presented = crate::web::authorization(req, "Bearer").ok_or_else(unauthorized)?;
         if let Some(token) = &state.settings.admin_token
             && token.matches(presented)
         {
@@ -389,22 +385,44 @@ async fn well_known_check(
     Ok(HttpResponse::Ok().json(check_well_known(&state, &t).await?))
 }
 
-#[derive(Deserialize)]
-struct UsersQuery {
-    limit: Option<u64>,
-    q: Option<String>,
+/// A query string read as text: each value is parsed by its handler with its field's
+/// name, so a bad value answers `422 invalid_field` naming it (PROTOCOL §7) instead of
+/// a deserializer's plain-text 400.
+type QueryText = web::Query<HashMap<String, String>>;
+
+/// The number in `field` of `q`, if given: an integer of `T`, or `422` naming the field.
+fn number<T: std::str::FromStr>(
+    q: &HashMap<String, String>,
+    field: &'static str,
+) -> Result<Option<T>, ApiError> {
+    q.get(field)
+        .map(|v| {
+            v.trim().parse().map_err(|_| {
+                invalid_field(field, format!("{field} must be a whole number, not {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+/// `limit` of a listing: 1 to 1000, default 100.
+fn limit(q: &HashMap<String, String>) -> Result<u64, ApiError> {
+    match number::<u64>(q, "limit")? {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(_) => Err(invalid_field("limit", "limit must be from 1 to 1000")),
+    }
 }
 
 async fn list_users(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    q: web::Query<UsersQuery>,
+    q: QueryText,
 ) -> Result<HttpResponse, ApiError> {
     authorise(&state, &req).await?;
     visible_tenant(&state, &path).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let users = match q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let limit = limit(&q)?;
+    let users = match q.get("q").map(|s| s.trim()).filter(|s| !s.is_empty()) {
         Some(search) => accounts::search_users(&state.db, &path, search, limit).await?,
         None => accounts::list_users(&state.db, &path, limit).await?,
     };
@@ -485,7 +503,7 @@ async fn revoke_credential(
 }
 
 /// The query of `GET /api/v1/admin/audit`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct AuditQuery {
     /// Events older than this id (the last id of the previous page).
     pub after: Option<i64>,
@@ -500,6 +518,17 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
+    /// Reads the query; a bad `after` or `limit` is `422 invalid_field` naming it.
+    pub fn parse(q: &HashMap<String, String>) -> Result<Self, ApiError> {
+        Ok(Self {
+            after: number(q, "after")?,
+            limit: Some(limit(q)?),
+            tenant: q.get("tenant").cloned(),
+            action: q.get("action").cloned(),
+            actor: q.get("actor").cloned(),
+        })
+    }
+
     /// The store's filter; blank values mean "any".
     pub fn filter(&self) -> audit::Filter {
         let keep = |v: &Option<String>| {
@@ -520,10 +549,11 @@ impl AuditQuery {
 async fn list_audit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    q: web::Query<AuditQuery>,
+    q: QueryText,
 ) -> Result<HttpResponse, ApiError> {
     authorise(&state, &req).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let q = AuditQuery::parse(&q)?;
+    let limit = q.limit.unwrap_or(100);
     let events = audit::list_filtered(&state.db, &q.filter(), limit).await?;
     let next = (events.len() as u64 == limit)
         .then(|| events.last().and_then(|e| e["id"].as_i64()))

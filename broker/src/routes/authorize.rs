@@ -136,6 +136,29 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     if get("response_type") != Some("code") {
         return bad("response_type must be code");
     }
+    // OpenID Connect Core §6: request objects are not supported, and say so rather than
+    // ignore parameters that the client expects to be honoured.
+    if get("request").is_some() {
+        return error_redirect(
+            &state,
+            &redirect,
+            "request_not_supported",
+            "request objects (the request parameter) are not supported",
+            st,
+        );
+    }
+    if get("request_uri").is_some() {
+        return error_redirect(
+            &state,
+            &redirect,
+            "request_uri_not_supported",
+            "the request_uri parameter is not supported",
+            st,
+        );
+    }
+    if get("response_mode").is_some_and(|m| m != "query") {
+        return bad("response_mode must be query (the code is returned in the query string)");
+    }
     match get("code_challenge_method") {
         Some("S256") => {}
         Some("plain") => return bad("code_challenge_method plain is not supported; use S256"),

@@ -13,7 +13,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::app::AppState;
 use crate::db::entities::{challenge, code, credential, flow, user};
-use crate::domain::{RedirectUri, RpId, RpMode};
+use crate::domain::{DisplayText, RedirectUri, RpId, RpMode, TextProblem};
 use crate::errors::ApiError;
 use crate::passkeys::{CeremonyFailure, Flags, RelyingParty};
 use crate::store::audit::{self, Event};
@@ -197,13 +197,13 @@ pub(crate) async fn ensure_related_origin(
     if check.ok {
         return Ok(());
     }
+    // The detail (a DNS error, a redirect to an internal address) is for the site's
+    // owner, who sees it in the dashboard's well-known check, and for the log; the person
+    // signing in gets plain words.
     tracing::warn!(tenant = %tenant.client_id, problem = ?check.problem, "related origin check failed");
     Err(ApiError::invalid_request(format!(
-        "{} has not allowed this sign-in page to use its passkeys yet: {}",
-        tenant.rp_id,
-        check.problem.unwrap_or_else(|| {
-            "its /.well-known/webauthn does not list this sign-in service".into()
-        })
+        "{} has not finished setting up passkey sign-in with this service, so its passkeys cannot be used on this page yet. Try again later, or tell the site.",
+        tenant.rp_id
     ))
     .with("rp_id", tenant.rp_id.clone()))
 }
@@ -333,20 +333,26 @@ pub async fn registration_options(
         .filter(|e| !e.trim().is_empty())
         .map(check_email)
         .transpose()?;
-    let display_name = match body
+    let display_name = body
         .display_name
         .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        Some(d) if d.chars().count() > 64 || d.chars().any(char::is_control) => {
-            return Err(
-                ApiError::invalid_request("The name must be at most 64 characters.")
-                    .with("field", "display_name"),
-            );
-        }
-        d => d.map(str::to_owned),
-    };
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            DisplayText::check(d, 64)
+                .map(DisplayText::into_string)
+                .map_err(|p| {
+                    ApiError::invalid_request(match p {
+                        TextProblem::Controls => {
+                            "The name must not contain control characters or text-direction overrides."
+                        }
+                        TextProblem::Empty | TextProblem::TooLong => {
+                            "The name must be at most 64 characters."
+                        }
+                    })
+                    .with("field", "display_name")
+                })
+        })
+        .transpose()?;
     ensure_related_origin(&state, &tenant).await?;
     let user_uuid = Uuid::new_v4();
     let name = email
@@ -447,6 +453,19 @@ pub(crate) async fn take_challenge(
     Ok(ch)
 }
 
+/// A credential's `id` must be the base64url of its `rawId` (WebAuthn §5.1): checked
+/// before anything is consumed, so a malformed body costs the flow nothing.
+pub(crate) fn same_id(id: &str, raw_id: &[u8]) -> Result<(), ApiError> {
+    if crate::util::unb64(id).is_some_and(|decoded| decoded == raw_id) {
+        Ok(())
+    } else {
+        Err(
+            ApiError::invalid_request("The credential's id is not the base64url of its rawId.")
+                .with("field", "id"),
+        )
+    }
+}
+
 /// Maps a verification failure to the contract and records it.
 async fn refuse(
     state: &AppState,
@@ -510,6 +529,7 @@ pub async fn authentication(
                 "The credential is not a WebAuthn assertion in JSON form: {e}"
             ))
         })?;
+    same_id(&credential.id, credential.raw_id.as_ref())?;
     let (flow, tenant) = open_flow(&state, &req, &path).await?;
     let ch = take_challenge(&state, &flow, "get").await?;
     let credential_id = b64(&credential.raw_id);
@@ -537,6 +557,18 @@ pub async fn authentication(
                 json!({"flow": flow.id}),
             )
             .await;
+        }
+        // PROTOCOL §2: every broker-mode tenant (and the dashboard) shares the broker's RP
+        // ID, so this page's picker also offers passkeys that another tenant accepts. Such
+        // a passkey must not be signalled as unknown (the authenticator would delete it),
+        // and this tenant learns nothing about the other: the same code, no id.
+        if accounts::credential_exists(&state.db, &credential_id).await? {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_credential",
+                "This passkey belongs to another site that uses this sign-in service. Pick another passkey, or create a new one here.",
+            )
+            .with("reason", "another_site"));
         }
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -652,6 +684,7 @@ pub async fn registration(
                 "The credential is not a WebAuthn attestation in JSON form: {e}"
             ))
         })?;
+    same_id(&credential.id, credential.raw_id.as_ref())?;
     let (flow, tenant) = open_flow(&state, &req, &path).await?;
     let ch = take_challenge(&state, &flow, "create").await?;
     let pending: PendingAccount = ch

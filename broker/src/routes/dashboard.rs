@@ -1552,8 +1552,9 @@ async fn audit_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(c) => c,
         Err(r) => return r,
     };
-    let q = web::Query::<api::AuditQuery>::from_query(req.query_string())
-        .map(web::Query::into_inner)
+    let q = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| api::AuditQuery::parse(&q).ok())
         .unwrap_or_default();
     let filter = q.filter();
     let limit = 50;

@@ -565,6 +565,7 @@ pub async fn registration(
                     .with("field", "credential"));
             }
         };
+    ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
     let (flow, tenant) = ceremony::open_flow(&state, &req, &path).await?;
     if !offered(&state, &tenant) {
         return Err(unavailable());

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::db::entities::access_token;
-use crate::domain::{CodeChallenge, CodeVerifier};
+use crate::domain::{CodeChallenge, CodeVerifier, RedirectUri};
 use crate::errors::OAuthError;
 use crate::store::tenants::Tenant;
 use crate::store::{self, flows};
@@ -156,6 +156,13 @@ async fn redeem_authenticated(
             "redirect_uri differs from the one of the authorization request",
         ));
     }
+    // PROTOCOL §3: a redirect URI removed from the tenant since the code was issued
+    // redeems nothing (its removal also deleted the code, in its own transaction).
+    if !RedirectUri::is_registered(&tenant.redirect_uris, &row.redirect_uri) {
+        return Err(OAuthError::invalid_grant(
+            "the redirect_uri of this code is no longer registered for the client",
+        ));
+    }
     let challenge = CodeChallenge::parse(&row.code_challenge).map_err(|_| gone())?;
     if !challenge.is_satisfied_by(&verifier) {
         return Err(OAuthError::invalid_grant(
@@ -187,14 +194,11 @@ async fn redeem_authenticated(
 }
 
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    if !req.headers().contains_key(header::AUTHORIZATION) {
         return Ok(None);
-    };
+    }
     let bad = || OAuthError::invalid_client("malformed Basic authorization");
-    let v = value.to_str().map_err(|_| bad())?;
-    let Some(encoded) = v.strip_prefix("Basic ") else {
-        return Err(bad());
-    };
+    let encoded = crate::web::authorization(req, "Basic").ok_or_else(bad)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(|_| bad())?;
@@ -330,13 +334,7 @@ pub async fn userinfo(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token else {
+    let Some(token) = crate::web::authorization(&req, "Bearer") else {
         return Ok(bearer_error(
             "invalid_request",
             "a Bearer access token is required",
@@ -354,9 +352,19 @@ pub async fn userinfo(
             "the access token is unknown or expired",
         ));
     }
+    // PROTOCOL §3: the token of a deleted account answers `invalid_token` at once, on
+    // every instance.
+    let Some(user) = store::accounts::find_user(&state.db, &row.user_id)
+        .await?
+        .filter(|u| u.tenant_id == row.tenant_id)
+    else {
+        return Ok(bearer_error(
+            "invalid_token",
+            "the access token is unknown or expired",
+        ));
+    };
     let mut claims = json!({ "sub": row.user_id });
     if row.scope.split(' ').any(|s| s == "email")
-        && let Some(user) = store::accounts::find_user(&state.db, &row.user_id).await?
         && let Some(email) = user.email
     {
         claims["email"] = email.into();

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
-use crate::db::entities::{credential, user};
+use crate::db::entities::{access_token, credential, user};
 use crate::util::rfc3339;
 
 /// Loads a credential of `tenant_id` with its user, in one statement.
@@ -223,6 +223,12 @@ pub async fn delete_user<C: ConnectionTrait>(
         .exec(db)
         .await?
         .rows_affected;
+    // PROTOCOL §3: the account's access tokens go with it (userinfo also checks that the
+    // account stands); its unredeemed codes fail at redeem, their passkey gone.
+    access_token::Entity::delete_many()
+        .filter(access_token::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
     let res = user::Entity::delete_many()
         .filter(user::Column::Id.eq(user_id))
         .filter(user::Column::TenantId.eq(tenant_id))

@@ -1,12 +1,12 @@
 //! Flows, their one outstanding WebAuthn challenge, and codes (PROTOCOL §2–§3).
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
     QueryFilter as _,
 };
 
-use crate::db::entities::{access_token, challenge, code, flow, tenant};
+use crate::db::entities::{access_token, challenge, code, credential, flow, tenant};
 
 /// Inserts a new flow.
 pub async fn create_flow<C: ConnectionTrait>(db: &C, model: flow::Model) -> Result<(), DbErr> {
@@ -93,20 +93,56 @@ pub async fn find_code<C: ConnectionTrait>(
 }
 
 /// Redeems a code in one conditional update: `true` for exactly one caller, and only
-/// while it is unused and unexpired (PROTOCOL §3).
+/// while it is unused, unexpired, and its passkey still stands in its account (PROTOCOL
+/// §3: a revoked passkey or a deleted account, which takes its passkeys with it, leaves
+/// its codes unredeemable; checked in the same statement, so no race reopens them).
 pub async fn consume_code<C: ConnectionTrait>(
     db: &C,
     code_hash: &str,
     at: i64,
 ) -> Result<bool, DbErr> {
+    let passkey_stands = Query::select()
+        .expr(Expr::val(1))
+        .from(credential::Entity)
+        .and_where(
+            Expr::col((credential::Entity, credential::Column::Id))
+                .equals((code::Entity, code::Column::CredentialId)),
+        )
+        .and_where(
+            Expr::col((credential::Entity, credential::Column::UserId))
+                .equals((code::Entity, code::Column::UserId)),
+        )
+        .to_owned();
     let res = code::Entity::update_many()
         .col_expr(code::Column::RedeemedAt, Expr::value(at))
         .filter(code::Column::CodeHash.eq(code_hash))
         .filter(code::Column::RedeemedAt.is_null())
         .filter(code::Column::ExpiresAt.gt(at))
+        .filter(Expr::exists(passkey_stands))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Removes the flows of `tenant_id` and their unredeemed codes whose redirect URI is not
+/// one of `kept` (PROTOCOL §3: revocation reaches what was issued).
+pub async fn forget_redirect_uris_except<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    kept: &[String],
+) -> Result<(), DbErr> {
+    flow::Entity::delete_many()
+        .filter(flow::Column::TenantId.eq(tenant_id))
+        .filter(flow::Column::RedirectUri.is_not_in(kept.iter().cloned()))
+        .exec(db)
+        .await?;
+    code::Entity::delete_many()
+        .filter(code::Column::TenantId.eq(tenant_id))
+        .filter(code::Column::RedirectUri.is_not_in(kept.iter().cloned()))
+        .filter(code::Column::RedeemedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Removes expired flows (with their challenges), codes and access tokens. Each delete

@@ -3,13 +3,15 @@
 use latchkey_well_known::Origin;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, Set,
+    QueryFilter as _, QueryOrder as _, Set, TransactionTrait as _,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::db::entities::tenant;
-use crate::domain::{ClientId, CounterPolicy, Invalid, RedirectUri, RpId, RpMode, UvPolicy};
+use crate::domain::{
+    ClientId, CounterPolicy, DisplayText, Invalid, RedirectUri, RpId, RpMode, UvPolicy,
+};
 use crate::policy::{Attestation, PasskeyPolicy, SyncedPasskeys, parse_aaguids};
 use crate::util::{now, random_token, rfc3339, sha256_b64};
 
@@ -177,7 +179,7 @@ fn resolve_policy(
         };
         return Err(invalid(
             field,
-            format!("{both} cannot be both allowed and denied"),
+            format!("{field}: {both} cannot be both allowed and denied"),
         ));
     }
     if p.attestation == Attestation::Direct && p.aaguid_allow.is_empty() {
@@ -315,23 +317,40 @@ async fn parse_related_origins(
         let origin = Origin::parse(s).map_err(|e| {
             invalid(
                 "related_origins",
-                format!("{s:?} is not a valid origin: {e}"),
+                format!("related_origins: {s:?} is not a valid origin: {e}"),
             )
         })?;
-        if origin.scheme() != "https" && !matches!(origin.host(), "localhost" | "127.0.0.1") {
+        let loopback = matches!(origin.host(), "localhost" | "127.0.0.1");
+        if origin.scheme() != "https" && !loopback {
             return Err(invalid(
                 "related_origins",
-                format!("{s:?} must be an https:// origin"),
+                format!("related_origins: {s:?} must be an https:// origin"),
+            ));
+        }
+        if !loopback && !crate::domain::is_domain_name(origin.host()) {
+            return Err(invalid(
+                "related_origins",
+                format!(
+                    "related_origins: {s:?} is not one origin: list each origin exactly, without wildcards"
+                ),
+            ));
+        }
+        if !loopback && origin.registrable_domain().is_none() {
+            return Err(invalid(
+                "related_origins",
+                format!(
+                    "related_origins: {s:?} is a public suffix, shared by unrelated sites, not a site's origin"
+                ),
             ));
         }
         if out.contains(&origin.as_str().to_owned()) {
             continue;
         }
-        if let Err(e) = latchkey_well_known::check_label_limit(&existing, &origin) {
+        if latchkey_well_known::check_label_limit(&existing, &origin).is_err() {
             return Err(invalid(
                 "related_origins",
                 format!(
-                    "{s:?} would add a 6th distinct site label to the broker's /.well-known/webauthn; browsers honour at most 5 ({e})"
+                    "related_origins: {s:?} would add a 6th distinct site label to the broker's /.well-known/webauthn; browsers honour at most 5"
                 ),
             ));
         }
@@ -342,11 +361,7 @@ async fn parse_related_origins(
 }
 
 fn check_name(name: &str) -> Result<String, TenantError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(invalid("name", "name must be 1 to 100 characters"));
-    }
-    Ok(name.to_owned())
+    Ok(DisplayText::parse("name", name, 100)?.into_string())
 }
 
 /// Resolves `rp_mode` + `rp_id` against the broker's RP ID.
@@ -380,7 +395,7 @@ fn resolve_rp(
             if id.as_str() != "localhost" && psl::suffix_str(id.as_str()) == Some(id.as_str()) {
                 return Err(invalid(
                     "rp_id",
-                    format!("{:?} is a public suffix, not a site's domain", id.as_str()),
+                    format!("rp_id: {:?} is a public suffix, not a site's domain", id.as_str()),
                 ));
             }
             Ok(id.as_str().to_owned())
@@ -487,10 +502,14 @@ pub async fn update(
     if let Some(name) = &input.name {
         am.name = Set(check_name(name)?);
     }
-    if let Some(list) = &input.redirect_uris {
-        am.redirect_uris =
-            Set(serde_json::to_string(&parse_redirect_uris(list)?).unwrap_or_default());
-    }
+    let redirect_uris = match &input.redirect_uris {
+        Some(list) => {
+            let uris = parse_redirect_uris(list)?;
+            am.redirect_uris = Set(serde_json::to_string(&uris).unwrap_or_default());
+            Some(uris)
+        }
+        None => None,
+    };
     let mode = match &input.rp_mode {
         Some(m) => RpMode::parse(m)?,
         None => current.rp_mode,
@@ -594,7 +613,15 @@ pub async fn update(
         am.client_secret_hash = Set(Some(sha256_b64(s)));
     }
     am.updated_at = Set(now());
-    let updated = am.update(db).await?;
+    // PROTOCOL §3: a redirect URI removed from the tenant takes its flows and their
+    // unredeemed codes with it, in the transaction that removes it, so no code is sent
+    // to it or redeemed for it afterwards.
+    let txn = db.begin().await?;
+    let updated = am.update(&txn).await?;
+    if let Some(uris) = redirect_uris {
+        super::flows::forget_redirect_uris_except(&txn, client_id, &uris).await?;
+    }
+    txn.commit().await?;
     Ok((Tenant::from_model(updated), secret))
 }
 
