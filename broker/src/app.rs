@@ -8,44 +8,14 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
-use sea_orm::DatabaseConnection;
 
 use crate::config::{Settings, decode_master_key};
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::state::AppState;
 use crate::web::Assets;
 use crate::{db, routes, store};
-
-/// Everything a request handler needs, shared by all workers.
-pub struct AppState {
-    /// Validated settings (issuer with its real port).
-    pub settings: Settings,
-    /// The issuer without trailing slash.
-    pub issuer: String,
-    /// The database: reads, and the writes outside the sign-in path.
-    pub db: DatabaseConnection,
-    /// Where the sign-in path writes: one connection and thread of its own on embedded
-    /// SQLite, so that writers queue instead of sleeping in SQLite's busy handler; the
-    /// pool otherwise (see [`db::Writer`]).
-    pub writer: db::Writer,
-    /// Signing keys.
-    pub keys: Keys,
-    /// Fetcher of sites' `/.well-known/webauthn`.
-    pub fetcher: latchkey_well_known::Fetcher,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// Hosted page assets.
-    pub assets: Assets,
-    /// Rate limiter.
-    pub limiter: RateLimiter,
-    /// The bound on requests handled at once.
-    pub admission: crate::security::Admission,
-    /// The port actually bound.
-    pub port: u16,
-    /// The SMTP client, when `LATCHKEY_SMTP_URL` is set (PROTOCOL E4).
-    pub mailer: Option<crate::mail::Mailer>,
-}
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +76,7 @@ impl Application {
         if settings.demo {
             crate::demo::ensure_demo_tenant(&db, &settings).await?;
         }
-        routes::dashboard::ensure_admin_tenant(&db, &settings).await?;
+        crate::admin::ensure_admin_tenant(&db, &settings).await?;
         let mailer = crate::mail::Mailer::from_settings(&settings)
             .map_err(|e| StartError::Other(format!("LATCHKEY_SMTP_URL: {e}")))?;
         let state = web::Data::new(AppState {
@@ -182,7 +152,7 @@ impl Application {
             },
         )
         .await;
-        Ok(routes::dashboard::invite_url(&self.state.issuer, &secret))
+        Ok(crate::admin::invite_url(&self.state.issuer, &secret))
     }
 
     /// Runs until SIGTERM or SIGINT, then drains in-flight requests.

@@ -273,7 +273,7 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> Result<(), String> {
             );
             println!(
                 "{}",
-                crate::routes::dashboard::invite_url(&settings.issuer_str(), &secret)
+                crate::admin::invite_url(&settings.issuer_str(), &secret)
             );
         }
         AdminCommand::Token(TokenCommand::Create { name }) => {
@@ -301,7 +301,7 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> Result<(), String> {
         AdminCommand::Token(TokenCommand::List { json }) => {
             let list = admins::list_tokens(&db).await.map_err(db_err)?;
             if json {
-                let v: Vec<_> = list.iter().map(crate::routes::admin::token_json).collect();
+                let v: Vec<_> = list.iter().map(crate::admin::token_json).collect();
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
                 let time =
@@ -360,7 +360,7 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
             confidential,
             email_recovery,
         } => {
-            if client_id == crate::routes::dashboard::ADMIN_CLIENT_ID {
+            if client_id == crate::admin::ADMIN_CLIENT_ID {
                 return Err(format!(
                     "{client_id:?} is the dashboard's own tenant; choose another client id"
                 ));
@@ -405,7 +405,7 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
             let mut list = tenants::list(&db)
                 .await
                 .map_err(|e| format!("database: {e}"))?;
-            list.retain(|t| t.client_id != crate::routes::dashboard::ADMIN_CLIENT_ID);
+            list.retain(|t| t.client_id != crate::admin::ADMIN_CLIENT_ID);
             if json {
                 let v: Vec<_> = list.iter().map(|t| t.to_json()).collect();
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -426,7 +426,7 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
             }
         }
         TenantCommand::Remove { client_id } => {
-            if client_id == crate::routes::dashboard::ADMIN_CLIENT_ID
+            if client_id == crate::admin::ADMIN_CLIENT_ID
                 || !tenants::remove(&db, &client_id)
                     .await
                     .map_err(|e| format!("database: {e}"))?

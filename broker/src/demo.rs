@@ -50,7 +50,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template as _;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::templates::DemoPage;
 use crate::util::{b64, ct_eq, random_token, sha256};
 

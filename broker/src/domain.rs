@@ -510,7 +510,12 @@ mod tests {
                 .as_str(),
             "Ada"
         );
-        for bad in ["a\u{0007}b", "evil\u{202E}gpj.exe", "x\u{2066}y", "tab\there"] {
+        for bad in [
+            "a\u{0007}b",
+            "evil\u{202E}gpj.exe",
+            "x\u{2066}y",
+            "tab\there",
+        ] {
             let e = DisplayText::parse("display_name", bad, 64).expect_err(bad);
             assert!(e.message.contains("control characters"), "{}", e.message);
         }

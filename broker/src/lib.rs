@@ -12,6 +12,7 @@
 )]
 
 pub mod aaguids;
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;
+pub mod state;
 pub mod store;
 pub mod templates;
 pub mod util;

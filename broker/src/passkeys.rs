@@ -222,7 +222,8 @@ impl RelyingParty {
     pub fn check_origin(&self, client_data_json: &[u8]) -> Result<(), CeremonyFailure> {
         let v: Value = serde_json::from_slice(client_data_json)
             .map_err(|_| CeremonyFailure::Verification("malformed".into()))?;
-        if v.get("crossOrigin").is_some_and(|c| c != &Value::Bool(false))
+        if v.get("crossOrigin")
+            .is_some_and(|c| c != &Value::Bool(false))
             || v.get("topOrigin").is_some()
         {
             return Err(CeremonyFailure::Verification("cross_origin".into()));
@@ -589,7 +590,8 @@ mod tests {
         let broker = Url::parse("https://broker.test").unwrap();
         let rp = RelyingParty::new("broker.test", "B", &[broker], UvPolicy::Required).unwrap();
         let cd = |extra: serde_json::Value| {
-            let mut v = serde_json::json!({"type": "webauthn.get", "origin": "https://broker.test"});
+            let mut v =
+                serde_json::json!({"type": "webauthn.get", "origin": "https://broker.test"});
             v.as_object_mut()
                 .unwrap()
                 .extend(extra.as_object().unwrap().clone());

@@ -228,10 +228,7 @@ mod tests {
         let l = RateLimiter::new(1);
         assert_eq!(l.blocked("t"), None);
         l.block("t", now() + 30);
-        assert!(
-            l.blocked("t")
-                .is_some_and(|w| (29..=30).contains(&w))
-        );
+        assert!(l.blocked("t").is_some_and(|w| (29..=30).contains(&w)));
         l.block("t", now() - 1);
         assert_eq!(l.blocked("t"), None);
     }

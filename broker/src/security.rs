@@ -17,10 +17,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::db::entities::audit_event;
 use crate::errors::{ApiError, OAuthError};
 use crate::ratelimit::{Refusal, shared_hit};
+use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::util::now;
 
@@ -515,7 +515,9 @@ pub async fn redeem_failed(state: &AppState, req: &HttpRequest, tenant: &str) {
     }
     for (key, limit, max) in redeem_limits(state, ip, tenant) {
         if let Err(refusal) = shared_limit(state, &key, max, 60).await {
-            state.limiter.block(&key, now() + refusal.retry_after as i64);
+            state
+                .limiter
+                .block(&key, now() + refusal.retry_after as i64);
             rate_limit_hit(state, limit, Some(ip), Some(tenant), refusal);
         }
     }

@@ -12,8 +12,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use sha2::{Digest as _, Sha384};
 
-use crate::app::AppState;
 use crate::config::Settings;
+use crate::state::AppState;
 
 const SCRIPT: &str = include_str!("../static/latchkey.js");
 const STYLE: &str = include_str!("../static/latchkey.css");

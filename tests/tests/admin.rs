@@ -1121,8 +1121,15 @@ async fn a_dashboard_passkey_picked_at_a_tenant_page_is_not_signalled_unknown() 
     broker.simple_tenant("acme").await;
     let flow = latchkey_tests::harness::Flow::open(&broker, "acme").await;
     let (s, body) = flow.sign_in(&mut admin.auth).await;
-    assert_eq!((s, body["error"].as_str()), (404, Some("unknown_credential")), "{body}");
-    assert!(body.get("credential_id").is_none(), "nothing to signal: {body}");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (404, Some("unknown_credential")),
+        "{body}"
+    );
+    assert!(
+        body.get("credential_id").is_none(),
+        "nothing to signal: {body}"
+    );
     assert_eq!(body["reason"], "another_site", "{body}");
     // And a tenant's passkey picked at the dashboard's sign-in is not signalled either.
     let mut person = latchkey_tests::authenticator::SoftAuthenticator::new();
@@ -1130,8 +1137,15 @@ async fn a_dashboard_passkey_picked_at_a_tenant_page_is_not_signalled_unknown() 
     assert_eq!(s, 200, "{v}");
     let dashboard = admin_flow(&broker, &broker.browser(), "/admin/login").await;
     let (s, body) = dashboard.sign_in(&mut person).await;
-    assert_eq!((s, body["error"].as_str()), (404, Some("unknown_credential")), "{body}");
-    assert!(body.get("credential_id").is_none(), "nothing to signal: {body}");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (404, Some("unknown_credential")),
+        "{body}"
+    );
+    assert!(
+        body.get("credential_id").is_none(),
+        "nothing to signal: {body}"
+    );
 }
 
 #[tokio::test]

@@ -804,7 +804,10 @@ async fn one_address_failing_redeems_does_not_block_a_rightful_redeem_from_anoth
     let code = flow.code_from(&answer);
     let body = json!({"client_id": "acme", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
     let (s, v) = redeem_from(&broker, [127, 0, 0, 2], &body).await;
-    assert_eq!(s, 200, "a rightful redeem from another address succeeds: {v}");
+    assert_eq!(
+        s, 200,
+        "a rightful redeem from another address succeeds: {v}"
+    );
     let (s, _) = redeem_from(&broker, attacker, &guess()).await;
     assert_eq!(s, 429, "the attacking address is still slowed down");
 }

@@ -198,7 +198,11 @@ async fn request_objects_are_refused_with_the_codes_of_openid_connect_core_6() {
     let broker = broker_with_tenant().await;
     let c = Pkce::new().challenge;
     let cases = [
-        ("request", "eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
+        (
+            "request",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "request_not_supported",
+        ),
         (
             "request_uri",
             "https://site.example/req/1",
@@ -710,7 +714,10 @@ async fn passkeys_of_one_tenant_are_unknown_at_another_without_an_id_to_signal()
     broker.simple_tenant("elsewhere").await;
     let flow = Flow::open(&broker, "elsewhere").await;
     let body = assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
-    assert!(body.get("credential_id").is_none(), "nothing to signal: {body}");
+    assert!(
+        body.get("credential_id").is_none(),
+        "nothing to signal: {body}"
+    );
     assert_eq!(body["reason"], "another_site", "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("another site"),
@@ -721,7 +728,9 @@ async fn passkeys_of_one_tenant_are_unknown_at_another_without_an_id_to_signal()
     }
     // The same flow still signs in with a passkey of its own, and the first passkey still
     // signs in where it belongs.
-    let (s, v) = flow.register(&mut SoftAuthenticator::new(), json!({})).await;
+    let (s, v) = flow
+        .register(&mut SoftAuthenticator::new(), json!({}))
+        .await;
     assert_eq!(s, 200, "{v}");
     let home = Flow::open(&broker, "acme").await;
     let (s, v) = home.sign_in(&mut auth).await;
@@ -749,7 +758,10 @@ async fn a_display_name_with_controls_or_bidi_overrides_is_refused_saying_so() {
         );
     }
     let (s, v) = flow
-        .register(&mut SoftAuthenticator::new(), json!({"display_name": "Ada"}))
+        .register(
+            &mut SoftAuthenticator::new(),
+            json!({"display_name": "Ada"}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
 }

@@ -83,7 +83,11 @@ async fn a_code_issued_before_its_passkey_was_revoked_redeems_nothing_on_any_ins
     let (flow, code) = issued_code(&broker, &mut auth, REDIRECT).await;
     let credential_id = b64(&auth.credentials()[0].credential_id);
     let (s, v) = broker
-        .admin(Method::DELETE, &format!("/credentials/{credential_id}"), None)
+        .admin(
+            Method::DELETE,
+            &format!("/credentials/{credential_id}"),
+            None,
+        )
         .await;
     assert_eq!(s, 204, "{v}");
     assert_invalid_grant(flow.redeem(&sibling, &code).await);
@@ -96,7 +100,11 @@ async fn a_code_issued_before_its_account_was_deleted_redeems_nothing() {
     let (broker, sibling, mut auth, user_id) = setup().await;
     let (flow, code) = issued_code(&broker, &mut auth, REDIRECT).await;
     let (s, v) = broker
-        .admin(Method::DELETE, &format!("/tenants/acme/users/{user_id}"), None)
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/acme/users/{user_id}"),
+            None,
+        )
         .await;
     assert_eq!(s, 204, "{v}");
     assert_invalid_grant(token(&sibling, &flow, &code).await);
@@ -115,12 +123,20 @@ async fn an_access_token_of_a_deleted_account_is_invalid_at_userinfo_on_every_in
         assert_eq!((s, v["sub"].as_str()), (200, Some(user_id.as_str())), "{v}");
     }
     let (s, _) = broker
-        .admin(Method::DELETE, &format!("/tenants/acme/users/{user_id}"), None)
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/acme/users/{user_id}"),
+            None,
+        )
         .await;
     assert_eq!(s, 204);
     for instance in [&sibling, &broker] {
         let (s, v) = userinfo(instance, access).await;
-        assert_eq!((s, v["error"].as_str()), (401, Some("invalid_token")), "{v}");
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (401, Some("invalid_token")),
+            "{v}"
+        );
     }
 }
 
@@ -144,7 +160,11 @@ async fn a_removed_redirect_uri_takes_its_flows_and_codes_with_it() {
     // The pending flow will never send a code there.
     let credential = auth.authenticate(&options, &pending.issuer).unwrap();
     let (s, v) = pending.post("authentication", &credential).await;
-    assert_eq!((s, v["error"].as_str()), (404, Some("flow_not_found")), "{v}");
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (404, Some("flow_not_found")),
+        "{v}"
+    );
     // The address that stayed registered works as before.
     let (flow, code) = issued_code(&sibling, &mut auth, REDIRECT).await;
     let (s, v) = flow.redeem(&broker, &code).await;

@@ -233,7 +233,9 @@ async fn the_embedded_database_files_are_readable_by_their_owner_only() {
     let broker = Broker::start_with(&[("LATCHKEY_DATABASE_URL", url.as_str())]);
     broker.simple_tenant("shop").await;
     let flow = Flow::open(&broker, "shop").await;
-    let (status, answer) = flow.register(&mut SoftAuthenticator::new(), json!({})).await;
+    let (status, answer) = flow
+        .register(&mut SoftAuthenticator::new(), json!({}))
+        .await;
     assert_eq!(status, 200, "{answer}");
     for name in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
         let mode = std::fs::metadata(dir.join(name))

@@ -119,7 +119,11 @@ async fn a_failed_fetch_shows_the_person_plain_words_and_the_admin_its_cause() {
         .await;
     let flow = Flow::open_with(&broker, broker.browser(), "gone", REDIRECT, &[]).await;
     let (status, body) = flow.post("authentication/options", &json!({})).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("unreachable.test"), "{body}");
     let (status, check) = broker

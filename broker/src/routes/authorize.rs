@@ -9,9 +9,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template as _;
 
-use crate::app::AppState;
 use crate::db::entities::flow;
 use crate::domain::{CodeChallenge, RedirectUri, RpId, RpMode, State};
+use crate::state::AppState;
 use crate::store;
 use crate::templates::{AuthorizePage, ErrorPage};
 use crate::util::{now, random_token, sha256_b64};

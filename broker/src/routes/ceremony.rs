@@ -11,11 +11,11 @@ use url::Url;
 use uuid::Uuid;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use crate::app::AppState;
 use crate::db::entities::{challenge, code, credential, flow, user};
 use crate::domain::{DisplayText, RedirectUri, RpId, RpMode, TextProblem};
 use crate::errors::ApiError;
 use crate::passkeys::{CeremonyFailure, Flags, RelyingParty};
+use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::Tenant;
 use crate::store::{accounts, flows};
@@ -325,7 +325,7 @@ pub async fn registration_options(
     let body: RegistrationRequest = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
     let (flow, tenant) = open_flow(&state, &req, &path).await?;
-    crate::routes::dashboard::allow_registration(&state, &flow).await?;
+    crate::admin::allow_registration(&state, &flow).await?;
     attempt_quota(&state, &req, &flow).await?;
     let email = body
         .email

@@ -18,23 +18,18 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::Engine as _;
-use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha384};
 
-use crate::app::AppState;
-use crate::config::Settings;
-use crate::db::entities::{admin_login, admin_session, flow};
+use crate::admin::{self as api, ADMIN_CLIENT_ID, callback_uri};
+use crate::db::entities::admin_login;
 use crate::domain::{CodeChallenge, CodeVerifier, RpMode};
 use crate::errors::ApiError;
-use crate::routes::admin as api;
+use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::{self, TenantError, TenantInput};
 use crate::store::{accounts, admin as admins, flows};
 use crate::util::{b64, ct_eq, now, random_token, rfc3339, sha256, sha256_b64};
-
-/// The client id of the dashboard's built-in tenant.
-pub const ADMIN_CLIENT_ID: &str = "latchkey-admin";
 
 const STYLE: &str = include_str!("../../static/admin.css");
 
@@ -119,99 +114,12 @@ async fn stylesheet() -> HttpResponse {
         .body(STYLE)
 }
 
-/// The dashboard's redirect URI.
-pub fn callback_uri(issuer: &str) -> String {
-    format!("{issuer}/admin/callback")
-}
-
-/// The one-time link of an invitation.
-pub fn invite_url(issuer: &str, secret: &str) -> String {
-    format!("{issuer}/admin/invite/{secret}")
-}
-
-/// Creates the dashboard's tenant unless it exists, and keeps its redirect URI on the
-/// current issuer. Broker mode, user verification required.
-pub async fn ensure_admin_tenant(
-    db: &DatabaseConnection,
-    settings: &Settings,
-) -> Result<(), sea_orm::DbErr> {
-    let callback = callback_uri(&settings.issuer_str());
-    let fail = |e: TenantError| match e {
-        TenantError::Db(e) => e,
-        e => sea_orm::DbErr::Custom(format!("admin tenant: {e}")),
-    };
-    if let Some(t) = tenants::get(db, ADMIN_CLIENT_ID).await? {
-        if t.redirect_uris != [callback.clone()] || t.rp_mode != RpMode::Broker {
-            let input = TenantInput {
-                redirect_uris: Some(vec![callback]),
-                rp_mode: Some("broker".into()),
-                user_verification: Some("required".into()),
-                ..Default::default()
-            };
-            tenants::update(db, &settings.rp_id, ADMIN_CLIENT_ID, input)
-                .await
-                .map_err(fail)?;
-        }
-        return Ok(());
-    }
-    let input = TenantInput {
-        client_id: Some(ADMIN_CLIENT_ID.into()),
-        name: Some("Latchkey admin".into()),
-        redirect_uris: Some(vec![callback]),
-        rp_mode: Some("broker".into()),
-        user_verification: Some("required".into()),
-        ..Default::default()
-    };
-    match tenants::create(db, &settings.rp_id, input).await {
-        Ok(_) | Err(TenantError::Conflict(_)) => Ok(()),
-        Err(e) => Err(fail(e)),
-    }
-}
-
-/// Only an invitation may create a passkey in the dashboard's tenant: the flow must have
-/// been opened by [`accept_invite`] for an invitation that is still open.
-pub async fn allow_registration(state: &AppState, flow: &flow::Model) -> Result<(), ApiError> {
-    if flow.tenant_id != ADMIN_CLIENT_ID {
-        return Ok(());
-    }
-    if let Some(login) = admins::find_login(&state.db, &flow.state).await?
-        && let Some(invite) = &login.invite_id
-        && admins::invite_is_open(&state.db, invite).await?
-    {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "registration_closed",
-        "Admin passkeys are created only from an invitation link. Ask an admin for one, or run `latchkey admin invite` on the server.",
-    ))
-}
-
-fn session_cookie(state: &AppState) -> &'static str {
-    if state.settings.is_https() {
-        "__Host-latchkey_admin"
-    } else {
-        "latchkey_admin"
-    }
-}
-
 fn login_cookie(state: &AppState) -> &'static str {
     if state.settings.is_https() {
         "__Host-latchkey_admin_login"
     } else {
         "latchkey_admin_login"
     }
-}
-
-/// The live dashboard session of this request, if any.
-pub async fn session(
-    state: &AppState,
-    req: &HttpRequest,
-) -> Result<Option<admin_session::Model>, sea_orm::DbErr> {
-    let Some(c) = req.cookie(session_cookie(state)) else {
-        return Ok(None);
-    };
-    admins::load_session(&state.db, c.value(), state.settings.admin_session_idle).await
 }
 
 /// What every dashboard page shows around its content.
@@ -341,7 +249,7 @@ fn failure(e: impl Into<ApiError>) -> HttpResponse {
 
 /// The signed-in admin of a page request; otherwise the answer to send (the sign-in page).
 async fn page_ctx(state: &AppState, req: &HttpRequest) -> Result<Ctx, HttpResponse> {
-    let s = match session(state, req).await {
+    let s = match api::session(state, req).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(see_other("/admin")),
         Err(e) => return Err(failure(e)),
@@ -366,7 +274,7 @@ async fn form_ctx(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<(Ctx, HashMap<String, String>), HttpResponse> {
-    let s = match session(state, req).await {
+    let s = match api::session(state, req).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return Err(message(
@@ -438,7 +346,7 @@ struct SignInPage {
 
 /// `GET /admin`: the tenants for a signed-in admin, otherwise the sign-in page.
 async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match session(&state, &req).await {
+    match api::session(&state, &req).await {
         Ok(Some(_)) => see_other("/admin/tenants"),
         Ok(None) => {
             let notice = if req.query_string().contains("signed_out") {
@@ -674,7 +582,7 @@ async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         },
     )
     .await;
-    let cookie = Cookie::build(session_cookie(&state), new.cookie)
+    let cookie = Cookie::build(api::session_cookie(&state), new.cookie)
         .http_only(true)
         .secure(state.settings.is_https())
         .same_site(SameSite::Strict)
@@ -693,7 +601,7 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Some(c) = req.cookie(session_cookie(&state))
+    if let Some(c) = req.cookie(api::session_cookie(&state))
         && let Err(e) = admins::delete_session(&state.db, c.value()).await
     {
         return failure(e);
@@ -710,7 +618,11 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     )
     .await;
     let mut res = see_other("/admin?signed_out");
-    let _ = res.add_removal_cookie(&Cookie::build(session_cookie(&state), "").path("/").finish());
+    let _ = res.add_removal_cookie(
+        &Cookie::build(api::session_cookie(&state), "")
+            .path("/")
+            .finish(),
+    );
     res
 }
 

@@ -5,9 +5,9 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::errors::ApiError;
 use crate::keys::Keys;
+use crate::state::AppState;
 
 /// `GET /.well-known/openid-configuration`
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use askama::Template as _;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::templates::IndexPage;
 
 /// `GET /healthz`: the process is alive.

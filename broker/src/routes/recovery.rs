@@ -22,12 +22,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-use crate::app::AppState;
 use crate::db::entities::{flow, user};
 use crate::errors::ApiError;
 use crate::i18n::Locale;
 use crate::mail::Mailer;
 use crate::routes::ceremony::{self, Outcome};
+use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::email_tokens::{self, Purpose};
 use crate::store::tenants::Tenant;

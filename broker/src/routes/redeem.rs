@@ -7,10 +7,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::db::entities::access_token;
 use crate::domain::{CodeChallenge, CodeVerifier, RedirectUri};
 use crate::errors::OAuthError;
+use crate::state::AppState;
 use crate::store::tenants::Tenant;
 use crate::store::{self, flows};
 use crate::util::{ct_eq, now, random_token, sha256_b64};

@@ -395,7 +395,10 @@ fn resolve_rp(
             if id.as_str() != "localhost" && psl::suffix_str(id.as_str()) == Some(id.as_str()) {
                 return Err(invalid(
                     "rp_id",
-                    format!("rp_id: {:?} is a public suffix, not a site's domain", id.as_str()),
+                    format!(
+                        "rp_id: {:?} is a public suffix, not a site's domain",
+                        id.as_str()
+                    ),
                 ));
             }
             Ok(id.as_str().to_owned())
