@@ -29,6 +29,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;
+pub mod signin;
 pub mod state;
 pub mod store;
 pub mod templates;

@@ -481,8 +481,7 @@ fn redeem_limits(state: &AppState, ip: IpAddr, tenant: &str) -> [(String, &'stat
 
 /// Before a redeem: `Err(seconds)` while this client, or `tenant` as a whole, is over
 /// its failed-redeem limit.
-pub fn redeem_allowed(state: &AppState, req: &HttpRequest, tenant: &str) -> Result<(), u64> {
-    let ip = crate::web::client_ip(req, &state.settings);
+pub fn redeem_allowed(state: &AppState, ip: IpAddr, tenant: &str) -> Result<(), u64> {
     if state.settings.is_rate_limit_exempt(ip) {
         return Ok(());
     }
@@ -508,8 +507,7 @@ pub fn redeem_allowed(state: &AppState, req: &HttpRequest, tenant: &str) -> Resu
 /// and the tenant's per-minute limits, shared by every instance. Past a limit, that
 /// client's (or, past the ceiling, every) redeem of the tenant answers `429 slow_down`
 /// until the minute ends; successful redeems cost nothing here.
-pub async fn redeem_failed(state: &AppState, req: &HttpRequest, tenant: &str) {
-    let ip = crate::web::client_ip(req, &state.settings);
+pub async fn redeem_failed(state: &AppState, ip: IpAddr, tenant: &str) {
     if state.settings.is_rate_limit_exempt(ip) {
         return;
     }

@@ -23,12 +23,14 @@ use sha2::{Digest as _, Sha384};
 
 use crate::admin::{self as api, ADMIN_CLIENT_ID, callback_uri};
 use crate::db::entities::admin_login;
-use crate::domain::{CodeChallenge, CodeVerifier, RpMode};
+use crate::domain::RpMode;
 use crate::errors::ApiError;
+use crate::signin::SignInError;
+use crate::signin::redeem;
 use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::{self, TenantError, TenantInput};
-use crate::store::{accounts, admin as admins, flows};
+use crate::store::{accounts, admin as admins};
 use crate::util::{b64, ct_eq, now, random_token, rfc3339, sha256, sha256_b64};
 
 const STYLE: &str = include_str!("../../static/admin.css");
@@ -429,41 +431,6 @@ async fn accept_invite(state: web::Data<AppState>, path: web::Path<String>) -> H
     }
 }
 
-/// Redeems the dashboard's own code on the server: right tenant and redirect URI, the
-/// PKCE verifier from the browser's cookie, then one conditional update (single use).
-async fn redeem_own(
-    state: &AppState,
-    code: &str,
-    verifier: &str,
-) -> Result<Option<Value>, ApiError> {
-    let Ok(verifier) = CodeVerifier::parse(verifier) else {
-        return Ok(None);
-    };
-    let hash = sha256_b64(code);
-    let Some(row) = flows::find_code(&state.db, &hash).await? else {
-        return Ok(None);
-    };
-    let t = now();
-    if row.tenant_id != ADMIN_CLIENT_ID
-        || row.redeemed_at.is_some()
-        || row.expires_at <= t
-        || !ct_eq(
-            row.redirect_uri.as_bytes(),
-            callback_uri(&state.issuer).as_bytes(),
-        )
-    {
-        return Ok(None);
-    }
-    let Ok(challenge) = CodeChallenge::parse(&row.code_challenge) else {
-        return Ok(None);
-    };
-    if !challenge.is_satisfied_by(&verifier) || !flows::consume_code(&state.db, &hash, t).await? {
-        return Ok(None);
-    }
-    let payload: Value = serde_json::from_str(&row.payload).map_err(ApiError::internal)?;
-    Ok(Some(payload["sign_in"].clone()))
-}
-
 /// `GET /admin/callback`: finishes the dashboard's sign-in and opens a session.
 async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let q: HashMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -521,15 +488,28 @@ async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             "This sign-in was started in another browser. Start again here.",
         );
     }
-    let sign_in = match redeem_own(&state, code, &verifier).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
+    // The dashboard is a public client of its own broker: the same redeem as any site's
+    // (single use, PKCE, revocation, failure limits, audit and metrics).
+    let client = redeem::Client {
+        id: ADMIN_CLIENT_ID.to_owned(),
+        secret: None,
+    };
+    let callback = callback_uri(&state.issuer);
+    let grant = redeem::Grant {
+        code,
+        verifier: &verifier,
+        redirect_uri: &callback,
+    };
+    let ip = crate::web::client_ip(&req, &state.settings);
+    let sign_in = match redeem::redeem(&state, ip, client, grant, redeem::Door::Dashboard).await {
+        Ok(r) => r.stored.sign_in,
+        Err(SignInError::Db(e)) => return failure(e),
+        Err(_) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "The sign-in code is invalid, expired or already used. Start again.",
             );
         }
-        Err(e) => return failure(e),
     };
     let user_id = sign_in["user_id"].as_str().unwrap_or_default().to_owned();
     let actor = api::Actor::Admin {

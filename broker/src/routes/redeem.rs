@@ -5,15 +5,15 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::db::entities::access_token;
-use crate::domain::{CodeChallenge, CodeVerifier, RedirectUri};
 use crate::errors::OAuthError;
+use crate::signin::SignInError;
+use crate::signin::redeem::{self, Door, Grant, Redeemed};
 use crate::state::AppState;
-use crate::store::tenants::Tenant;
-use crate::store::{self, flows};
-use crate::util::{ct_eq, now, random_token, sha256_b64};
+use crate::store;
+use crate::util::{now, random_token, sha256_b64};
 
 /// A redeem request, from JSON or the RFC 6749 form. Its secrets (code, verifier,
 /// client secret) are zeroized when it is dropped.
@@ -46,28 +46,11 @@ impl std::fmt::Debug for RedeemRequest {
     }
 }
 
-/// A redeemed code: the stored sign-in and the tenant it belongs to.
-#[derive(Debug)]
-pub struct Redeemed {
-    tenant: Tenant,
-    payload: Value,
-    scope: String,
-    user_id: String,
-}
-
-/// Authenticates the client (RFC 6749 §2.3: Basic or body), then redeems the code in one
-/// conditional update, so that under any concurrency exactly one redeem wins.
-async fn redeem_code(
-    state: &AppState,
-    req: &HttpRequest,
-    r: RedeemRequest,
-    endpoint: &'static str,
-) -> Result<Redeemed, OAuthError> {
-    if let Err(wait) = crate::web::rate_limit(state, req, "back_channel") {
-        return Err(OAuthError::slow_down(wait));
-    }
+/// The client a request names (RFC 6749 §2.3.1: Basic, or `client_id` and
+/// `client_secret` in the body; both at once must agree).
+fn client_of(req: &HttpRequest, r: &RedeemRequest) -> Result<redeem::Client, OAuthError> {
     let basic = basic_credentials(req)?;
-    let (client_id, secret) = match (basic, r.client_id.as_deref()) {
+    let (id, secret) = match (basic, r.client_id.as_deref()) {
         (Some((id, _)), Some(body_id)) if id != body_id => {
             return Err(OAuthError::invalid_request(
                 "client_id in the body differs from the Authorization header",
@@ -77,34 +60,23 @@ async fn redeem_code(
         (None, Some(id)) => (id.to_owned(), r.client_secret.clone()),
         (None, None) => return Err(OAuthError::invalid_request("client_id is required")),
     };
-    let tenant = store::tenants::get(&state.db, &client_id)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
-    if let Some(hash) = &tenant.secret_hash {
-        let presented = secret.as_deref().map(sha256_b64).unwrap_or_default();
-        if !ct_eq(presented.as_bytes(), hash.as_bytes()) {
-            return Err(OAuthError::invalid_client("client authentication failed"));
-        }
-    }
-    let client_id = tenant.client_id.clone();
-    if let Err(wait) = crate::security::redeem_allowed(state, req, &client_id) {
-        return Err(OAuthError::slow_down(wait));
-    }
-    let result = redeem_authenticated(state, tenant, &r, endpoint).await;
-    if result.as_ref().is_err_and(|e| e.code() == "invalid_grant") {
-        crate::security::redeem_failed(state, req, &client_id).await;
-    }
-    result
+    Ok(redeem::Client {
+        id,
+        secret: secret.map(zeroize::Zeroizing::new),
+    })
 }
 
-/// Redeems a code for an authenticated client: checks the code, its binding and the PKCE
-/// verifier, then consumes it in one conditional update.
-async fn redeem_authenticated(
+/// Extracts the client and the grant of a redeem request, and redeems it.
+async fn redeem_request(
     state: &AppState,
-    tenant: Tenant,
+    req: &HttpRequest,
     r: &RedeemRequest,
-    endpoint: &'static str,
+    door: Door,
 ) -> Result<Redeemed, OAuthError> {
+    if let Err(wait) = crate::web::rate_limit(state, req, "back_channel") {
+        return Err(OAuthError::slow_down(wait));
+    }
+    let client = client_of(req, r)?;
     let (Some(code), Some(verifier), Some(redirect_uri)) = (
         r.code.as_deref(),
         r.code_verifier.as_deref(),
@@ -114,83 +86,13 @@ async fn redeem_authenticated(
             "code, code_verifier and redirect_uri are required",
         ));
     };
-    // RFC 7636 §4.6: a malformed verifier fails like a wrong one.
-    let verifier = CodeVerifier::parse(verifier).map_err(|_| {
-        OAuthError::invalid_grant("the code_verifier does not match the code_challenge")
-    })?;
-    let t = now();
-    let hash = sha256_b64(code);
-    let gone = || OAuthError::invalid_grant("the code is invalid, expired or already used");
-    let row = flows::find_code(&state.db, &hash).await?.ok_or_else(gone)?;
-    if row.tenant_id != tenant.client_id {
-        crate::security::event(
-            state,
-            "code.wrong_client",
-            Some(&row.tenant_id),
-            Some(&row.flow_id),
-            json!({"presented_by": tenant.client_id, "endpoint": endpoint}),
-        )
-        .await;
-        return Err(OAuthError::invalid_grant(
-            "the code was issued to another client",
-        ));
-    }
-    if row.redeemed_at.is_some() || row.expires_at <= t {
-        if row.redeemed_at.is_some() {
-            store::audit::record(
-                state.writer.conn(),
-                store::audit::Event {
-                    actor: &format!("client:{}", tenant.client_id),
-                    action: "code.replay",
-                    tenant_id: Some(&tenant.client_id),
-                    subject: Some(&row.flow_id),
-                    detail: json!({"endpoint": endpoint}),
-                },
-            )
-            .await;
-        }
-        return Err(gone());
-    }
-    if !ct_eq(row.redirect_uri.as_bytes(), redirect_uri.as_bytes()) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri differs from the one of the authorization request",
-        ));
-    }
-    // PROTOCOL §3: a redirect URI removed from the tenant since the code was issued
-    // redeems nothing (its removal also deleted the code, in its own transaction).
-    if !RedirectUri::is_registered(&tenant.redirect_uris, &row.redirect_uri) {
-        return Err(OAuthError::invalid_grant(
-            "the redirect_uri of this code is no longer registered for the client",
-        ));
-    }
-    let challenge = CodeChallenge::parse(&row.code_challenge).map_err(|_| gone())?;
-    if !challenge.is_satisfied_by(&verifier) {
-        return Err(OAuthError::invalid_grant(
-            "the code_verifier does not match the code_challenge",
-        ));
-    }
-    let code_hash = hash.clone();
-    let consumed = state
-        .writer
-        .run(move |db| async move { flows::consume_code(&db, &code_hash, t).await })
-        .await?;
-    if !consumed {
-        return Err(gone());
-    }
-    let payload: Value = serde_json::from_str(&row.payload).map_err(|e| {
-        tracing::error!(error = %e, "stored sign-in unreadable");
-        OAuthError::new(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal error",
-        )
-    })?;
-    Ok(Redeemed {
-        tenant,
-        payload,
-        scope: row.scope,
-        user_id: row.user_id,
-    })
+    let grant = Grant {
+        code,
+        verifier,
+        redirect_uri,
+    };
+    let ip = crate::web::client_ip(req, &state.settings);
+    Ok(redeem::redeem(state, ip, client, grant, door).await?)
 }
 
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
@@ -216,36 +118,6 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
     )))
 }
 
-/// The id_token of a redeemed sign-in (OpenID Connect Core §2).
-fn id_token(state: &AppState, r: &Redeemed) -> Result<String, OAuthError> {
-    let t = now();
-    let sign_in = &r.payload["sign_in"];
-    let mut claims = json!({
-        "iss": state.issuer,
-        "sub": r.user_id,
-        "aud": r.tenant.client_id,
-        "iat": t,
-        "exp": t + state.settings.access_token_ttl,
-        "auth_time": r.payload["auth_time"],
-        "amr": r.payload["amr"],
-    });
-    if let Some(nonce) = r.payload["nonce"].as_str() {
-        claims["nonce"] = nonce.into();
-    }
-    if r.scope.split(' ').any(|s| s == "email") && !sign_in["email"].is_null() {
-        claims["email"] = sign_in["email"].clone();
-        claims["email_verified"] = sign_in["email_verified"].clone();
-    }
-    state.keys.sign(&claims).map_err(|e| {
-        tracing::error!(error = %e, "signing failed");
-        OAuthError::new(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal error",
-        )
-    })
-}
-
 fn no_store(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     b.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
@@ -258,17 +130,12 @@ pub async fn redeem(
     state: web::Data<AppState>,
     body: web::Json<RedeemRequest>,
 ) -> Result<HttpResponse, OAuthError> {
-    let result = redeem_code(&state, &req, body.into_inner(), "redeem").await;
-    state.metrics.redeem(
-        "redeem",
-        result.as_ref().map_or_else(|e| e.code(), |_| "ok"),
-    );
-    let r = result?;
-    let token = id_token(&state, &r)?;
+    let r = redeem_request(&state, &req, &body, Door::Redeem).await?;
+    let token = redeem::id_token(&state, &r)?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
-        "sign_in": r.payload["sign_in"],
+        "sign_in": r.stored.sign_in,
         "id_token": token,
-        "verify": r.payload["verify"],
+        "verify": r.stored.verify,
     })))
 }
 
@@ -278,24 +145,13 @@ pub async fn token(
     state: web::Data<AppState>,
     body: web::Form<RedeemRequest>,
 ) -> Result<HttpResponse, OAuthError> {
-    let body = body.into_inner();
     match body.grant_type.as_deref() {
         Some("authorization_code") => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "only authorization_code is supported",
-            ));
-        }
+        Some(_) => return Err(SignInError::UnsupportedGrantType.into()),
         None => return Err(OAuthError::invalid_request("grant_type is required")),
     }
-    let result = redeem_code(&state, &req, body, "token").await;
-    state
-        .metrics
-        .redeem("token", result.as_ref().map_or_else(|e| e.code(), |_| "ok"));
-    let r = result?;
-    let id = id_token(&state, &r)?;
+    let r = redeem_request(&state, &req, &body, Door::Token).await?;
+    let id = redeem::id_token(&state, &r)?;
     let access = zeroize::Zeroizing::new(random_token(32));
     let t = now();
     store::tokens::insert(
