@@ -24,6 +24,7 @@ pub mod i18n;
 pub mod keys;
 pub mod mail;
 pub mod metrics;
+pub mod pages;
 pub mod passkeys;
 pub mod policy;
 pub mod ratelimit;

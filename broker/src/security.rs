@@ -56,7 +56,7 @@ fn refuse(
     }
     match state {
         Some(s) if !is_api(path) => {
-            crate::routes::authorize::error_page(s, status, "This request was refused", message, "")
+            crate::pages::error_page(s, status, "This request was refused", message, "")
         }
         _ => ApiError::new(status, code, message).into(),
     }
@@ -382,7 +382,7 @@ pub async fn open_flow_quota(state: &AppState, req: &HttpRequest) -> Result<(), 
 /// one flow (`LATCHKEY_CEREMONY_ATTEMPTS_PER_FLOW`), shared by every instance.
 pub async fn attempt_quota(
     state: &AppState,
-    req: &HttpRequest,
+    ip: IpAddr,
     flow_id: &str,
     tenant: &str,
     expires_at: i64,
@@ -390,7 +390,7 @@ pub async fn attempt_quota(
     let limit = state.settings.ceremony_attempts_per_flow;
     per_flow_quota(
         state,
-        req,
+        ip,
         ("attempts", "attempts_per_flow", limit),
         flow_id,
         tenant,
@@ -408,7 +408,7 @@ pub const RECOVERY_EMAILS_PER_HOUR: u32 = 3;
 /// every instance.
 pub async fn recovery_quota(
     state: &AppState,
-    req: &HttpRequest,
+    ip: IpAddr,
     flow_id: &str,
     tenant: &str,
     expires_at: i64,
@@ -416,7 +416,7 @@ pub async fn recovery_quota(
     let limit = RECOVERY_REQUESTS_PER_FLOW;
     per_flow_quota(
         state,
-        req,
+        ip,
         ("recovery", "recovery_per_flow", limit),
         flow_id,
         tenant,
@@ -430,13 +430,12 @@ pub async fn recovery_quota(
 /// exempt from rate limits are not counted.
 async fn per_flow_quota(
     state: &AppState,
-    req: &HttpRequest,
+    ip: IpAddr,
     (counter, reason, limit): (&str, &'static str, u32),
     flow_id: &str,
     tenant: &str,
     expires_at: i64,
 ) -> Result<(), Refusal> {
-    let ip = crate::web::client_ip(req, &state.settings);
     if state.settings.is_rate_limit_exempt(ip) {
         return Ok(());
     }

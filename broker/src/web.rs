@@ -1,6 +1,7 @@
 //! Shared web plumbing: static assets with their SRI hashes, HTML rendering with the
 //! security headers of PROTOCOL §2, client IP, and the request-log middleware.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -119,6 +120,39 @@ fn auth_credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     let (presented, credentials) = value.trim_start().split_once(' ')?;
     let credentials = credentials.trim();
     (presented.eq_ignore_ascii_case(scheme) && !credentials.is_empty()).then_some(credentials)
+}
+
+/// The flow of a ceremony call (the `{flow}` of its path), open for it: the client's
+/// request rate first (`429 rate_limited`), then [`crate::signin::flow::open`] with the
+/// request's flow cookie. `verifying` is true for the calls that verify a ceremony.
+pub async fn open_flow(
+    state: &AppState,
+    req: &HttpRequest,
+    verifying: bool,
+) -> Result<crate::signin::flow::OpenFlow, crate::errors::ApiError> {
+    if let Err(wait) = rate_limit(state, req, "ceremony") {
+        return Err(crate::errors::ApiError::rate_limited(wait));
+    }
+    let cookie = req.cookie(crate::signin::flow::cookie_name(&state.settings));
+    let call = crate::signin::flow::FlowCall {
+        flow_id: req.match_info().get("flow").unwrap_or_default(),
+        binding: cookie.as_ref().map(|c| c.value()),
+        verifying,
+    };
+    crate::signin::flow::open(state, &call).await
+}
+
+/// The parameters of an `/authorize` query, form-decoded, and the first one given more
+/// than once (RFC 6749 §3.1: parameters must not be repeated).
+pub fn read_query(query: &str) -> (HashMap<String, String>, Option<String>) {
+    let mut params: HashMap<String, String> = HashMap::new();
+    let mut duplicate: Option<String> = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if params.insert(k.to_string(), v.to_string()).is_some() {
+            duplicate.get_or_insert_with(|| k.to_string());
+        }
+    }
+    (params, duplicate)
 }
 
 /// Applies a rate-limit bucket to this request's client, unless it is exempt; the first

@@ -1,51 +1,17 @@
 //! `GET /authorize` (PROTOCOL §2): validates the request, opens a flow bound to this
 //! browser by a cookie, and renders the hosted sign-in page.
 
-use std::collections::HashMap;
-
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template as _;
 
 use crate::db::entities::flow;
-use crate::domain::{CodeChallenge, RedirectUri, RpId, RpMode, State};
+use crate::domain::{CodeChallenge, RedirectUri, State};
+use crate::pages::{error_page, hosted_page};
 use crate::state::AppState;
 use crate::store;
-use crate::templates::{AuthorizePage, ErrorPage};
 use crate::util::{now, random_token, sha256_b64};
-
-/// The flow-binding cookie's name: `__Host-` prefixed whenever the issuer is HTTPS.
-pub fn cookie_name(state: &AppState) -> &'static str {
-    if state.settings.is_https() {
-        "__Host-latchkey_flow"
-    } else {
-        "latchkey_flow"
-    }
-}
-
-/// Renders the plain-words 400 page used when redirecting would be unsafe.
-pub fn error_page(
-    state: &AppState,
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    detail: &str,
-) -> HttpResponse {
-    let page = ErrorPage {
-        asset_version: state.assets.version.clone(),
-        style_integrity: state.assets.style_integrity.clone(),
-        script_integrity: state.assets.script_integrity.clone(),
-        title: title.to_owned(),
-        message: message.to_owned(),
-        detail: detail.to_owned(),
-    };
-    match page.render() {
-        Ok(body) => crate::web::html(status).body(body),
-        Err(e) => crate::errors::ApiError::internal(e).into(),
-    }
-}
 
 fn error_redirect(
     state: &AppState,
@@ -70,7 +36,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     if let Err(wait) = crate::web::rate_limit(&state, &req, "authorize") {
         return too_many(&state, wait);
     }
-    let (params, duplicate) = read_query(req.query_string());
+    let (params, duplicate) = crate::web::read_query(req.query_string());
     let get = |k: &str| params.get(k).map(String::as_str);
 
     // RFC 6749 §4.1.2.1: without a known client and an exactly registered redirect URI,
@@ -201,7 +167,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     };
 
     // Reuse this browser's binding secret so that several tabs can sign in at once.
-    let cookie_name = cookie_name(&state);
+    let cookie_name = crate::signin::flow::cookie_name(&state.settings);
     let binding = req
         .cookie(cookie_name)
         .map(|c| c.value().to_owned())
@@ -261,55 +227,6 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         .max_age(CookieDuration::seconds(state.settings.flow_ttl))
         .finish();
     crate::web::html(StatusCode::OK).cookie(cookie).body(body)
-}
-
-/// Renders the hosted page of a flow in `view` (`login`, `create`, or `recovery` with the
-/// recovery link's token).
-pub(crate) fn hosted_page(
-    state: &AppState,
-    tenant: &crate::store::tenants::Tenant,
-    locale: crate::i18n::Locale,
-    flow_id: String,
-    view: &str,
-    login_hint: String,
-    recovery_token: String,
-) -> Result<String, crate::errors::ApiError> {
-    let needs_related_origins = tenant.rp_mode == RpMode::Site
-        && !RpId::parse("rp_id", &tenant.rp_id)
-            .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
-            .unwrap_or(false);
-    let page = AuthorizePage {
-        lang: locale.tag(),
-        t: locale.text(),
-        title: locale.sign_in_to(&tenant.name),
-        ror_notice: locale.ror_notice(&tenant.rp_id),
-        asset_version: state.assets.version.clone(),
-        style_integrity: state.assets.style_integrity.clone(),
-        script_integrity: state.assets.script_integrity.clone(),
-        tenant_name: tenant.name.clone(),
-        flow_id,
-        rp_id: tenant.rp_id.clone(),
-        rp_mode: tenant.rp_mode.as_str().to_owned(),
-        needs_related_origins,
-        initial_view: view.to_owned(),
-        login_hint,
-        recovery_offered: crate::routes::recovery::offered(state, tenant),
-        recovery_token,
-    };
-    page.render().map_err(crate::errors::ApiError::internal)
-}
-
-/// The parameters of an `/authorize` query, form-decoded, and the first one given more
-/// than once (RFC 6749 §3.1: parameters must not be repeated).
-pub fn read_query(query: &str) -> (HashMap<String, String>, Option<String>) {
-    let mut params: HashMap<String, String> = HashMap::new();
-    let mut duplicate: Option<String> = None;
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if params.insert(k.to_string(), v.to_string()).is_some() {
-            duplicate.get_or_insert_with(|| k.to_string());
-        }
-    }
-    (params, duplicate)
 }
 
 /// The `429` page of a client over a rate limit, with `Retry-After`.

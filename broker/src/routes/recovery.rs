@@ -22,130 +22,19 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-use crate::db::entities::{flow, user};
 use crate::errors::ApiError;
 use crate::i18n::Locale;
-use crate::mail::Mailer;
-use crate::routes::ceremony::{self, Outcome};
+use crate::signin::ceremony;
+use crate::signin::code::Outcome;
+use crate::signin::flow::OpenFlow;
+use crate::signin::recovery::{
+    link_expired, offered, record, send_notice, send_recovery, unavailable,
+};
 use crate::state::AppState;
-use crate::store::audit::{self, Event};
 use crate::store::email_tokens::{self, Purpose};
-use crate::store::tenants::Tenant;
 use crate::store::{accounts, flows};
 use crate::templates::EmailLinkPage;
 use crate::util::{ct_eq, now, sha256_b64, unb64};
-
-/// Lifetime of an email verification link, seconds.
-pub const VERIFY_TTL: i64 = 24 * 3600;
-/// Lifetime of a recovery link, seconds (never beyond its flow's).
-pub const RECOVER_TTL: i64 = 15 * 60;
-
-/// Whether a tenant's hosted page offers recovery: the tenant opted in and the broker
-/// can send email.
-pub fn offered(state: &AppState, tenant: &Tenant) -> bool {
-    tenant.email_recovery && state.mailer.is_some()
-}
-
-/// `410 recovery_link_expired`: the link is unknown, used, expired, or not this flow's.
-pub fn link_expired() -> ApiError {
-    ApiError::new(
-        StatusCode::GONE,
-        "recovery_link_expired",
-        "This recovery link has expired or was already used. Ask for a new one.",
-    )
-}
-
-fn unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "recovery_unavailable",
-        "This site does not offer account recovery by email.",
-    )
-}
-
-async fn record(
-    state: &AppState,
-    actor: &str,
-    action: &str,
-    tenant: &str,
-    subject: &str,
-    detail: Value,
-) {
-    audit::record(
-        &state.db,
-        Event {
-            actor,
-            action,
-            tenant_id: Some(tenant),
-            subject: Some(subject),
-            detail,
-        },
-    )
-    .await;
-}
-
-/// Sends `body` to `to`; a failure is logged without the address and audited.
-async fn deliver(
-    state: &AppState,
-    mailer: &Mailer,
-    user: &user::Model,
-    to: &str,
-    purpose: &str,
-    subject: &str,
-    body: String,
-) -> bool {
-    match mailer.send(to, subject, body).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(purpose, user = %user.id, error = %e, "email not sent");
-            record(
-                state,
-                "system",
-                "email_send_failed",
-                &user.tenant_id,
-                &user.id,
-                json!({"purpose": purpose, "error": e.to_string()}),
-            )
-            .await;
-            false
-        }
-    }
-}
-
-/// Sends the verification link of a new account's address, off the request path.
-pub fn send_verification(state: &web::Data<AppState>, user: user::Model, site: String) {
-    let (Some(mailer), Some(to)) = (state.mailer.clone(), user.email.clone()) else {
-        return;
-    };
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let token =
-            match email_tokens::create(&state.db, Purpose::Verify, &user, None, now() + VERIFY_TTL)
-                .await
-            {
-                Ok(t) => zeroize::Zeroizing::new(t),
-                Err(e) => {
-                    tracing::warn!(error = %e, "verification link not stored");
-                    return;
-                }
-            };
-        let body = format!(
-            "Hello,\n\nConfirm the email address of your {site} account by opening this link:\n\n{}/email/verify?token={}\n\nThe link works once, within 24 hours. A confirmed address lets you create a new passkey if you ever lose yours.\n\nIf you did not create an account on {site}, ignore this message.\n\nLatchkey, for {site}\n",
-            state.issuer,
-            token.as_str()
-        );
-        deliver(
-            &state,
-            &mailer,
-            &user,
-            &to,
-            "verify",
-            &format!("Confirm your email address for {site}"),
-            body,
-        )
-        .await;
-    });
-}
 
 fn locale_of(req: &HttpRequest) -> Locale {
     Locale::negotiate(
@@ -210,7 +99,7 @@ pub async fn verify_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
         return too_many(&state, locale, wait);
     }
     let t = locale.link_text();
-    let (params, _) = crate::routes::authorize::read_query(req.query_string());
+    let (params, _) = crate::web::read_query(req.query_string());
     let token = params.get("token").map(String::as_str).unwrap_or_default();
     match email_tokens::find_live(&state.db, token, Purpose::Verify).await {
         Ok(Some(_)) => link_page(
@@ -286,13 +175,12 @@ struct RecoveryRequest {
 /// lookup and the email happen off the request path.
 pub async fn request(
     req: HttpRequest,
-    path: web::Path<String>,
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let body: RecoveryRequest = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
-    let (flow, tenant) = ceremony::open_flow(&state, &req, &path).await?;
+    let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
     if !offered(&state, &tenant) {
         return Err(unavailable());
     }
@@ -310,9 +198,14 @@ pub async fn request(
             );
         }
     };
-    if let Err(r) =
-        crate::security::recovery_quota(&state, &req, &flow.id, &tenant.client_id, flow.expires_at)
-            .await
+    if let Err(r) = crate::security::recovery_quota(
+        &state,
+        crate::web::client_ip(&req, &state.settings),
+        &flow.id,
+        &tenant.client_id,
+        flow.expires_at,
+    )
+    .await
     {
         // Once per window: a flood of refused requests does not flood the audit log.
         if r.first {
@@ -344,90 +237,6 @@ pub async fn request(
     Ok(HttpResponse::Accepted().json(json!({"status": "sent"})))
 }
 
-/// Mails a recovery link to each verified account of the tenant with this address,
-/// within the per-account limit.
-async fn send_recovery(
-    state: web::Data<AppState>,
-    flow: flow::Model,
-    tenant: Tenant,
-    email: String,
-) {
-    let Some(mailer) = state.mailer.clone() else {
-        return;
-    };
-    let users = match email_tokens::verified_users(&state.db, &tenant.client_id, &email).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::warn!(error = %e, "recovery lookup failed");
-            return;
-        }
-    };
-    for user in users {
-        let Some(to) = user.email.clone() else {
-            continue;
-        };
-        if let Err(r) = crate::security::recovery_mail_quota(&state, &user.id).await {
-            if r.first {
-                record(
-                    &state,
-                    "anonymous",
-                    "recovery_rate_limited",
-                    &tenant.client_id,
-                    &user.id,
-                    json!({"limit": "per_account", "flow": flow.id}),
-                )
-                .await;
-            }
-            continue;
-        }
-        let expires_at = (now() + RECOVER_TTL).min(flow.expires_at);
-        let token = match email_tokens::create(
-            &state.db,
-            Purpose::Recover,
-            &user,
-            Some(&flow.id),
-            expires_at,
-        )
-        .await
-        {
-            Ok(t) => zeroize::Zeroizing::new(t),
-            Err(e) => {
-                tracing::warn!(error = %e, "recovery link not stored");
-                continue;
-            }
-        };
-        let minutes = ((expires_at - now()) / 60).max(1);
-        let site = &tenant.name;
-        let body = format!(
-            "Hello,\n\nSomeone, hopefully you, asked to recover your {site} account because its passkeys are lost. Open this link in the same browser, while its sign-in page is still open, to create a new passkey:\n\n{}/recover?flow={}&token={}\n\nThe link works once, within {minutes} minutes.\n\nIf you did not ask for this, ignore this message: nothing changes without the link.\n\nLatchkey, for {site}\n",
-            state.issuer,
-            flow.id,
-            token.as_str()
-        );
-        if deliver(
-            &state,
-            &mailer,
-            &user,
-            &to,
-            "recover",
-            &format!("Recover your {site} account"),
-            body,
-        )
-        .await
-        {
-            record(
-                &state,
-                "system",
-                "recovery_email_sent",
-                &tenant.client_id,
-                &user.id,
-                json!({"flow": flow.id, "expires_at": crate::util::rfc3339(expires_at)}),
-            )
-            .await;
-        }
-    }
-}
-
 /// `GET /recover?flow=…&token=…`: in the browser that holds the flow, the hosted page in
 /// recovery mode; elsewhere a page saying where to open it. Changes nothing.
 pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -437,10 +246,10 @@ pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
     }
     let t = locale.link_text();
     let expired = || expired_page(&state, locale, t.recover_expired_lead);
-    let (params, _) = crate::routes::authorize::read_query(req.query_string());
+    let (params, _) = crate::web::read_query(req.query_string());
     let flow_id = params.get("flow").map(String::as_str).unwrap_or_default();
     let token = params.get("token").map(String::as_str).unwrap_or_default();
-    if !ceremony::is_flow_id(flow_id) {
+    if !crate::signin::flow::is_flow_id(flow_id) {
         return expired();
     }
     let flow = match flows::find_flow(&state.db, flow_id).await {
@@ -448,7 +257,11 @@ pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
         Ok(_) => return expired(),
         Err(e) => return ApiError::from(e).into(),
     };
-    if !ceremony::browser_holds(&state, &req, &flow, json!({"via": "recovery_link"})).await {
+    let cookie = req.cookie(crate::signin::flow::cookie_name(&state.settings));
+    let binding = cookie.as_ref().map(|c| c.value());
+    if !crate::signin::flow::holds_binding(&state, &flow, binding, json!({"via": "recovery_link"}))
+        .await
+    {
         return link_page(
             &state,
             locale,
@@ -468,7 +281,7 @@ pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
         Ok(_) => return expired(),
         Err(e) => return ApiError::from(e).into(),
     };
-    match crate::routes::authorize::hosted_page(
+    match crate::pages::hosted_page(
         &state,
         &tenant,
         locale,
@@ -504,16 +317,16 @@ struct PendingRecovery {
 /// options for the link's existing account (same user handle, its passkeys excluded).
 pub async fn registration_options(
     req: HttpRequest,
-    path: web::Path<String>,
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let token = token_of(&body)?;
-    let (flow, tenant) = ceremony::open_flow(&state, &req, &path).await?;
+    let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
     if !offered(&state, &tenant) {
         return Err(unavailable());
     }
-    ceremony::attempt_quota(&state, &req, &flow).await?;
+    crate::signin::flow::attempt_quota(&state, crate::web::client_ip(&req, &state.settings), &flow)
+        .await?;
     let link = email_tokens::find_live(&state.db, &token, Purpose::Recover)
         .await?
         .filter(|l| {
@@ -538,7 +351,10 @@ pub async fn registration_options(
         link: link.token_hash,
     };
     let who = (handle, user.name.as_str(), user.display_name.as_str());
-    ceremony::start_creation(&state, &flow, &tenant, "recover", who, &exclude, &pending).await
+    let options =
+        ceremony::start_creation(&state, &flow, &tenant, "recover", who, &exclude, &pending)
+            .await?;
+    Ok(HttpResponse::Ok().json(options))
 }
 
 /// `POST /api/v1/flows/{flow}/recovery/registration` `{"token", "credential"}`: adds the
@@ -546,7 +362,6 @@ pub async fn registration_options(
 /// transaction.
 pub async fn registration(
     req: HttpRequest,
-    path: web::Path<String>,
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
@@ -566,7 +381,7 @@ pub async fn registration(
             }
         };
     ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
-    let (flow, tenant) = ceremony::open_flow(&state, &req, &path).await?;
+    let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, true).await?;
     if !offered(&state, &tenant) {
         return Err(unavailable());
     }
@@ -612,7 +427,7 @@ pub async fn registration(
         recovery_link: Some(pending.link),
         used: None,
     };
-    let answer = ceremony::complete(&state, &flow, &tenant, outcome).await?;
+    let answer = crate::signin::code::complete(&state, &flow, &tenant, outcome).await?;
     state.metrics.ceremony("recover", "ok");
     record(
         &state,
@@ -625,27 +440,4 @@ pub async fn registration(
     .await;
     send_notice(&state, user, tenant.name.clone());
     Ok(HttpResponse::Ok().json(answer))
-}
-
-/// Tells the account's address that a passkey was added through a recovery link.
-fn send_notice(state: &web::Data<AppState>, user: user::Model, site: String) {
-    let (Some(mailer), Some(to)) = (state.mailer.clone(), user.email.clone()) else {
-        return;
-    };
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let body = format!(
-            "Hello,\n\nA new passkey was just added to your {site} account through a recovery link sent to this address. Your other passkeys are unchanged.\n\nIf this was you, there is nothing to do. If it was not, someone who can read your email has added a passkey to your account: contact {site} at once so that it can be removed.\n\nLatchkey, for {site}\n"
-        );
-        deliver(
-            &state,
-            &mailer,
-            &user,
-            &to,
-            "notice",
-            &format!("A new passkey was added to your {site} account"),
-            body,
-        )
-        .await;
-    });
 }

@@ -1,0 +1,69 @@
+//! Pages that more than one route renders: the plain-words error page (used where
+//! redirecting would be unsafe, and by the request guard) and the hosted sign-in page of
+//! a flow (from `/authorize` and from a recovery link).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use askama::Template as _;
+
+use crate::domain::{RpId, RpMode};
+use crate::state::AppState;
+use crate::templates::{AuthorizePage, ErrorPage};
+
+/// Renders the plain-words 400 page used when redirecting would be unsafe.
+pub fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    detail: &str,
+) -> HttpResponse {
+    let page = ErrorPage {
+        asset_version: state.assets.version.clone(),
+        style_integrity: state.assets.style_integrity.clone(),
+        script_integrity: state.assets.script_integrity.clone(),
+        title: title.to_owned(),
+        message: message.to_owned(),
+        detail: detail.to_owned(),
+    };
+    match page.render() {
+        Ok(body) => crate::web::html(status).body(body),
+        Err(e) => crate::errors::ApiError::internal(e).into(),
+    }
+}
+
+/// Renders the hosted page of a flow in `view` (`login`, `create`, or `recovery` with the
+/// recovery link's token).
+pub fn hosted_page(
+    state: &AppState,
+    tenant: &crate::store::tenants::Tenant,
+    locale: crate::i18n::Locale,
+    flow_id: String,
+    view: &str,
+    login_hint: String,
+    recovery_token: String,
+) -> Result<String, crate::errors::ApiError> {
+    let needs_related_origins = tenant.rp_mode == RpMode::Site
+        && !RpId::parse("rp_id", &tenant.rp_id)
+            .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
+            .unwrap_or(false);
+    let page = AuthorizePage {
+        lang: locale.tag(),
+        t: locale.text(),
+        title: locale.sign_in_to(&tenant.name),
+        ror_notice: locale.ror_notice(&tenant.rp_id),
+        asset_version: state.assets.version.clone(),
+        style_integrity: state.assets.style_integrity.clone(),
+        script_integrity: state.assets.script_integrity.clone(),
+        tenant_name: tenant.name.clone(),
+        flow_id,
+        rp_id: tenant.rp_id.clone(),
+        rp_mode: tenant.rp_mode.as_str().to_owned(),
+        needs_related_origins,
+        initial_view: view.to_owned(),
+        login_hint,
+        recovery_offered: crate::signin::recovery::offered(state, tenant),
+        recovery_token,
+    };
+    page.render().map_err(crate::errors::ApiError::internal)
+}

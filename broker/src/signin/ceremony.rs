@@ -1,0 +1,739 @@
+//! The WebAuthn ceremonies of a flow (PROTOCOL §2, §5): options whose challenge is the
+//! SHA-256 of the flow's signed message, verification of assertions and attestations
+//! against it and the tenant's policies, and the refusals they record.
+
+use std::net::IpAddr;
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+use uuid::Uuid;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::code::{Outcome, Use, complete};
+use super::flow::{OpenFlow, attempt_quota};
+use crate::db::entities::{challenge, credential, flow, user};
+use crate::domain::{DisplayText, RpId, RpMode, TextProblem};
+use crate::errors::ApiError;
+use crate::passkeys::{CeremonyFailure, Flags, RelyingParty};
+use crate::state::AppState;
+use crate::store::audit::{self, Event};
+use crate::store::tenants::Tenant;
+use crate::store::{accounts, flows};
+use crate::util::{b64, hex, now, random_token, rfc3339, sha256};
+
+/// Options for a discoverable sign-in in `open` (PROTOCOL §2): the challenge is the
+/// SHA-256 of the flow's signed message (§5), kept as the flow's one outstanding
+/// challenge. Counts against the flow's attempts.
+pub async fn authentication_options(
+    state: &AppState,
+    open: &OpenFlow,
+    ip: IpAddr,
+) -> Result<Value, ApiError> {
+    let (flow, tenant) = (&open.flow, &open.tenant);
+    attempt_quota(state, ip, flow).await?;
+    ensure_related_origin(state, tenant).await?;
+    let rp = relying_party(state, tenant)?;
+    let (msg, hash, expires_at) = new_challenge(state, flow, tenant);
+    let (options, ceremony_state) = rp.start_authentication(&hash).map_err(ApiError::internal)?;
+    let challenge = challenge::Model {
+        flow_id: flow.id.clone(),
+        kind: "get".into(),
+        state: ceremony_state,
+        signed_message: msg,
+        registration: None,
+        expires_at,
+    };
+    state
+        .writer
+        .run(move |db| async move { flows::put_challenge(&db, challenge).await })
+        .await?;
+    Ok(json!({ "publicKey": options }))
+}
+
+/// The body of `registration/options`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationRequest {
+    /// The account's email address, optional.
+    pub email: Option<String>,
+    /// The account's display name, optional.
+    pub display_name: Option<String>,
+}
+
+/// Creation options for a new account in `open` (PROTOCOL §2): resident key required,
+/// the tenant's UV policy, the account to create kept with the challenge. The
+/// dashboard's tenant creates accounts only from an invitation.
+pub async fn registration_options(
+    state: &AppState,
+    open: &OpenFlow,
+    ip: IpAddr,
+    body: RegistrationRequest,
+) -> Result<Value, ApiError> {
+    let (flow, tenant) = (&open.flow, &open.tenant);
+    crate::admin::allow_registration(state, flow).await?;
+    attempt_quota(state, ip, flow).await?;
+    let email = body
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(check_email)
+        .transpose()?;
+    let display_name = body
+        .display_name
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            DisplayText::check(d, 64)
+                .map(DisplayText::into_string)
+                .map_err(|p| {
+                    ApiError::invalid_request(match p {
+                        TextProblem::Controls => {
+                            "The name must not contain control characters or text-direction overrides."
+                        }
+                        TextProblem::Empty | TextProblem::TooLong => {
+                            "The name must be at most 64 characters."
+                        }
+                    })
+                    .with("field", "display_name")
+                })
+        })
+        .transpose()?;
+    ensure_related_origin(state, tenant).await?;
+    let user_uuid = Uuid::new_v4();
+    let name = email
+        .clone()
+        .or_else(|| display_name.clone())
+        .unwrap_or_else(|| format!("{} account {}", tenant.name, &rfc3339(now())[..10]));
+    let display = display_name.clone().unwrap_or_else(|| name.clone());
+    let pending = PendingAccount {
+        user_id: b64(user_uuid.as_bytes()),
+        name,
+        display_name: display,
+        email,
+    };
+    let user = (
+        user_uuid,
+        pending.name.as_str(),
+        pending.display_name.as_str(),
+    );
+    start_creation(state, flow, tenant, "create", user, &[], &pending).await
+}
+
+/// Verifies an assertion in `open` (PROTOCOL §2) and issues the flow's code: the
+/// challenge is consumed first, whatever happens next; an unknown passkey is signalled
+/// only when no tenant holds it; the counter and the tenant's passkey policy are applied.
+pub async fn verify_assertion(
+    state: &AppState,
+    open: &OpenFlow,
+    credential: PublicKeyCredential,
+) -> Result<Value, ApiError> {
+    let (flow, tenant) = (&open.flow, &open.tenant);
+    let ch = take_challenge(state, flow, "get").await?;
+    let credential_id = b64(&credential.raw_id);
+    let Some((stored, user)) =
+        accounts::find_credential_with_user(&state.db, &tenant.client_id, &credential_id).await?
+    else {
+        state.metrics.ceremony("get", "unknown_credential");
+        audit::record(
+            state.writer.conn(),
+            Event {
+                actor: "anonymous",
+                action: "ceremony.failed",
+                tenant_id: Some(&tenant.client_id),
+                subject: Some(&credential_id),
+                detail: json!({"ceremony": "get", "reason": "unknown_credential"}),
+            },
+        )
+        .await;
+        if crate::security::was_revoked(state, &credential_id).await {
+            crate::security::event(
+                &state,
+                "credential.revoked_use",
+                Some(&tenant.client_id),
+                Some(&credential_id),
+                json!({"flow": flow.id}),
+            )
+            .await;
+        }
+        // PROTOCOL §2: every broker-mode tenant (and the dashboard) shares the broker's RP
+        // ID, so this page's picker also offers passkeys that another tenant accepts. Such
+        // a passkey must not be signalled as unknown (the authenticator would delete it),
+        // and this tenant learns nothing about the other: the same code, no id.
+        if accounts::credential_exists(&state.db, &credential_id).await? {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_credential",
+                "This passkey belongs to another site that uses this sign-in service. Pick another passkey, or create a new one here.",
+            )
+            .with("reason", "another_site"));
+        }
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_credential",
+            "This passkey is not registered here. Create a new one or pick another.",
+        )
+        .with("credential_id", credential_id));
+    };
+    if let Some(handle) = &credential.response.user_handle
+        && b64(handle) != stored.user_id
+    {
+        return Err(refuse(
+            &state,
+            &tenant,
+            &flow,
+            "get",
+            CeremonyFailure::Verification("user_handle".into()),
+        )
+        .await);
+    }
+    let rp = relying_party(state, &tenant)?;
+    let result = match rp.finish_authentication(&credential, &ch.state, &stored.passkey) {
+        Ok(r) => r,
+        Err(f) => return Err(refuse(state, tenant, flow, "get", f).await),
+    };
+
+    // PROTOCOL §2: a counter that goes backwards is an audit event, and refused under
+    // `counter_policy: reject`; counters of 0 are normal for synced passkeys.
+    let counter = i64::from(result.counter());
+    if (counter > 0 || stored.counter > 0) && counter <= stored.counter {
+        audit::record(
+            state.writer.conn(),
+            Event {
+                actor: "anonymous",
+                action: "counter_regression",
+                tenant_id: Some(&tenant.client_id),
+                subject: Some(&stored.id),
+                detail: json!({"stored": stored.counter, "presented": counter, "policy": tenant.counter_policy.as_str()}),
+            },
+        )
+        .await;
+        if tenant.counter_policy == crate::domain::CounterPolicy::Reject {
+            return Err(refuse(
+                &state,
+                &tenant,
+                &flow,
+                "get",
+                CeremonyFailure::Policy(crate::policy::Refusal::CounterRegression),
+            )
+            .await);
+        }
+    }
+    // The tenant's passkey policy, on the AAGUID stored at registration and the BE flag
+    // signed in this assertion.
+    let be = Flags::from_auth_data(&credential.response.authenticator_data)
+        .is_some_and(|f| f.backup_eligible);
+    let aaguid = Uuid::parse_str(&stored.aaguid).unwrap_or_default();
+    if let Err(r) = tenant
+        .policy
+        .check(aaguid, stored.aaguid_verified, be, crate::aaguids::names())
+    {
+        return Err(refuse(state, tenant, flow, "get", CeremonyFailure::Policy(r)).await);
+    }
+    let passkey_json = serde_json::from_str::<webauthn_rs::prelude::Passkey>(&stored.passkey)
+        .ok()
+        .and_then(|mut p| {
+            p.update_credential(&result);
+            serde_json::to_string(&p).ok()
+        });
+    let user = user.ok_or_else(|| ApiError::internal("credential without user"))?;
+    let flags = Flags::from_auth_data(&credential.response.authenticator_data);
+    let outcome = Outcome {
+        user: &user,
+        credential: &stored,
+        new_user: false,
+        user_verified: flags.is_some_and(|f| f.user_verified),
+        backup_eligible: flags.is_some_and(|f| f.backup_eligible),
+        backed_up: flags.is_some_and(|f| f.backed_up),
+        verify: json!({
+            "ceremony": "webauthn.get",
+            "signed_message": ch.signed_message,
+            "client_data_json": b64(&credential.response.client_data_json),
+            "authenticator_data": b64(&credential.response.authenticator_data),
+            "signature": b64(&credential.response.signature),
+            "user_handle": credential.response.user_handle.as_ref().map(b64),
+            "attestation_object": null,
+        }),
+        new_credential: false,
+        insert_user: None,
+        insert_credential: None,
+        recovery_link: None,
+        used: Some(Use {
+            counter,
+            backed_up: result.backup_state(),
+            passkey_json,
+        }),
+    };
+    let answer = complete(state, flow, tenant, outcome).await?;
+    state.metrics.ceremony("get", "ok");
+    Ok(answer)
+}
+
+/// Verifies an attestation in `open` (PROTOCOL §2): a new account with its first
+/// passkey, written with the flow's code in one transaction. An email given at
+/// registration is then proven by a link (E4), sent off the request path.
+pub async fn verify_registration(
+    state: &web::Data<AppState>,
+    open: &OpenFlow,
+    credential: RegisterPublicKeyCredential,
+) -> Result<Value, ApiError> {
+    let (flow, tenant) = (&open.flow, &open.tenant);
+    let ch = take_challenge(state, flow, "create").await?;
+    let pending: PendingAccount = ch
+        .registration
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .ok_or_else(|| ApiError::internal("registration challenge without account"))?;
+    let t = now();
+    let user = user::Model {
+        id: pending.user_id,
+        tenant_id: tenant.client_id.clone(),
+        name: pending.name,
+        display_name: pending.display_name,
+        email: pending.email,
+        created_at: t,
+        email_verified: false,
+    };
+    let (stored, attested) =
+        verify_new_passkey(state, tenant, flow, &ch, &credential, &user.id, "create").await?;
+    let outcome = Outcome {
+        user: &user,
+        credential: &stored,
+        new_user: true,
+        user_verified: attested.flags.user_verified,
+        backup_eligible: attested.flags.backup_eligible,
+        backed_up: attested.flags.backed_up,
+        verify: creation_evidence(
+            &ch.signed_message,
+            &credential,
+            &attested.authenticator_data,
+            &user.id,
+        ),
+        new_credential: true,
+        insert_user: Some(user.clone()),
+        insert_credential: Some(stored.clone()),
+        recovery_link: None,
+        used: None,
+    };
+    let answer = complete(state, flow, tenant, outcome).await?;
+    state.metrics.ceremony("create", "ok");
+    // PROTOCOL E4: an address given at registration is proven by a link, sent after the
+    // commit and off the request path.
+    if user.email.is_some() && tenant.email_recovery {
+        super::recovery::send_verification(state, user, tenant.name.clone());
+    }
+    Ok(answer)
+}
+pub(crate) fn challenge_expired() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "challenge_expired",
+        "This attempt has expired or was already used. Try again.",
+    )
+}
+
+/// The relying party of a tenant: its RP ID, the broker's origin, and (broker mode) its
+/// related origins.
+pub(crate) fn relying_party(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
+    let mut origins = vec![state.settings.issuer.clone()];
+    if tenant.rp_mode == RpMode::Broker {
+        origins.extend(
+            tenant
+                .related_origins
+                .iter()
+                .filter_map(|o| Url::parse(o).ok()),
+        );
+    }
+    let rp = RelyingParty::new(
+        &tenant.rp_id,
+        &tenant.name,
+        &origins,
+        tenant.user_verification,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(match &tenant.prf_salt {
+        Some(salt) => rp.with_prf(salt, tenant.prf_next_salt.as_deref()),
+        None => rp,
+    })
+}
+
+/// The relying party of a registration: with direct attestation against the operator's
+/// roots when the tenant's policy proves AAGUIDs; without roots no passkey can be
+/// proven, and the policy refuses it after the ceremony.
+pub(crate) fn registration_rp(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
+    let rp = relying_party(state, tenant)?;
+    if tenant.policy.verifies_aaguid() && !state.settings.attestation_roots.is_empty() {
+        return Ok(rp.with_attestation(
+            crate::passkeys::attestation_ca_list(
+                &state.settings.attestation_roots,
+                &tenant.policy.aaguid_allow,
+                crate::aaguids::names(),
+            )
+            .map_err(ApiError::internal)?,
+        ));
+    }
+    Ok(rp)
+}
+
+/// In `site` mode on another domain, the site's `/.well-known/webauthn` must list the
+/// broker's origin before any ceremony runs (PROTOCOL §6).
+pub(crate) async fn ensure_related_origin(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<(), ApiError> {
+    if tenant.rp_mode != RpMode::Site {
+        return Ok(());
+    }
+    let host = state.settings.issuer.host_str().unwrap_or_default();
+    if RpId::parse("rp_id", &tenant.rp_id).is_ok_and(|rp| rp.covers_host(host)) {
+        return Ok(());
+    }
+    let origin = latchkey_well_known::Origin::parse(&state.issuer).map_err(ApiError::internal)?;
+    let check = state.fetcher.check(&tenant.rp_id, &origin).await;
+    if check.ok {
+        return Ok(());
+    }
+    // The detail (a DNS error, a redirect to an internal address) is for the site's
+    // owner, who sees it in the dashboard's well-known check, and for the log; the person
+    // signing in gets plain words.
+    tracing::warn!(tenant = %tenant.client_id, problem = ?check.problem, "related origin check failed");
+    Err(ApiError::invalid_request(format!(
+        "{} has not finished setting up passkey sign-in with this service, so its passkeys cannot be used on this page yet. Try again later, or tell the site.",
+        tenant.rp_id
+    ))
+    .with("rp_id", tenant.rp_id.clone()))
+}
+
+/// The canonical signed message of PROTOCOL §5 (keys sorted, no whitespace) and its
+/// SHA-256, which is the WebAuthn challenge.
+pub fn signed_message(
+    aud: &str,
+    code_challenge: &str,
+    flow: &str,
+    iat: i64,
+    iss: &str,
+    rp_id: &str,
+) -> (String, [u8; 32]) {
+    let s = |v: &str| Value::String(v.to_owned()).to_string();
+    let msg = format!(
+        r#"{{"aud":{},"code_challenge":{},"flow":{},"iat":{iat},"iss":{},"nonce":{},"rp_id":{}}}"#,
+        s(aud),
+        s(code_challenge),
+        s(flow),
+        s(iss),
+        s(&random_token(16)),
+        s(rp_id)
+    );
+    let hash = sha256(msg.as_bytes());
+    (msg, hash)
+}
+
+pub(crate) fn new_challenge(
+    state: &AppState,
+    flow: &flow::Model,
+    tenant: &Tenant,
+) -> (String, [u8; 32], i64) {
+    let t = now();
+    let (msg, hash) = signed_message(
+        &tenant.client_id,
+        &flow.code_challenge,
+        &flow.id,
+        t,
+        &state.issuer,
+        &tenant.rp_id,
+    );
+    (
+        msg,
+        hash,
+        (t + state.settings.challenge_ttl).min(flow.expires_at),
+    )
+}
+
+/// The account a registration will create, kept with its challenge.
+#[derive(Debug, serde::Serialize, Deserialize)]
+pub(crate) struct PendingAccount {
+    user_id: String,
+    name: String,
+    display_name: String,
+    email: Option<String>,
+}
+
+pub(crate) fn check_email(email: &str) -> Result<String, ApiError> {
+    let e = email.trim();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(e.to_owned())
+    } else {
+        Err(
+            ApiError::invalid_request("That email address does not look right.")
+                .with("field", "email"),
+        )
+    }
+}
+
+/// Starts a passkey creation in `flow` for the user `(handle, name, display name)`: a
+/// challenge bound to the flow (PROTOCOL §5), kept with `pending` (what the ceremony of
+/// `kind` reads back), and the options answer for `navigator.credentials.create()`.
+pub(crate) async fn start_creation(
+    state: &AppState,
+    flow: &flow::Model,
+    tenant: &Tenant,
+    kind: &str,
+    (handle, name, display_name): (Uuid, &str, &str),
+    exclude: &[Vec<u8>],
+    pending: &impl serde::Serialize,
+) -> Result<Value, ApiError> {
+    let rp = registration_rp(state, tenant)?;
+    let (msg, hash, expires_at) = new_challenge(state, flow, tenant);
+    let (options, ceremony_state) = rp
+        .start_registration(&hash, handle, name, display_name, exclude)
+        .map_err(ApiError::internal)?;
+    let challenge = challenge::Model {
+        flow_id: flow.id.clone(),
+        kind: kind.into(),
+        state: ceremony_state,
+        signed_message: msg,
+        registration: Some(serde_json::to_string(pending).map_err(ApiError::internal)?),
+        expires_at,
+    };
+    state
+        .writer
+        .run(move |db| async move { flows::put_challenge(&db, challenge).await })
+        .await?;
+    Ok(json!({ "publicKey": options }))
+}
+
+/// What a creation ceremony gives the site to re-verify (PROTOCOL §5): the signed
+/// message, the attestation's client data and authenticator data, and the user handle.
+pub(crate) fn creation_evidence(
+    signed_message: &str,
+    credential: &RegisterPublicKeyCredential,
+    authenticator_data: &[u8],
+    user_handle: &str,
+) -> Value {
+    json!({
+        "ceremony": "webauthn.create",
+        "signed_message": signed_message,
+        "client_data_json": b64(&credential.response.client_data_json),
+        "authenticator_data": b64(authenticator_data),
+        "signature": null,
+        "user_handle": user_handle,
+        "attestation_object": b64(&credential.response.attestation_object),
+    })
+}
+
+/// Takes the flow's outstanding challenge of `kind`; consumed whatever happens next.
+pub(crate) async fn take_challenge(
+    state: &AppState,
+    flow: &flow::Model,
+    kind: &str,
+) -> Result<challenge::Model, ApiError> {
+    let flow_id = flow.id.clone();
+    let taken = state
+        .writer
+        .run(move |db| async move { flows::take_challenge(&db, &flow_id).await })
+        .await?;
+    let Some(ch) = taken else {
+        crate::security::event(
+            state,
+            "assertion.replay",
+            Some(&flow.tenant_id),
+            Some(&flow.id),
+            json!({"ceremony": kind, "reason": "challenge_consumed"}),
+        )
+        .await;
+        return Err(challenge_expired());
+    };
+    if ch.kind != kind || ch.expires_at <= now() {
+        return Err(challenge_expired());
+    }
+    Ok(ch)
+}
+
+/// A credential's `id` must be the base64url of its `rawId` (WebAuthn §5.1): checked
+/// before anything is consumed, so a malformed body costs the flow nothing.
+pub(crate) fn same_id(id: &str, raw_id: &[u8]) -> Result<(), ApiError> {
+    if crate::util::unb64(id).is_some_and(|decoded| decoded == raw_id) {
+        Ok(())
+    } else {
+        Err(
+            ApiError::invalid_request("The credential's id is not the base64url of its rawId.")
+                .with("field", "id"),
+        )
+    }
+}
+
+/// Maps a verification failure to the contract and records it.
+pub(crate) async fn refuse(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &flow::Model,
+    kind: &str,
+    failure: CeremonyFailure,
+) -> ApiError {
+    let (reason, err) = match failure {
+        CeremonyFailure::UserVerificationRequired => (
+            "user_verification".to_owned(),
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "user_verification_required",
+                "Your device did not verify you (PIN, fingerprint or face). Try again and complete the check.",
+            ),
+        ),
+        CeremonyFailure::Verification(r) => (
+            r,
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "verification_failed",
+                "This passkey could not be verified. Try again.",
+            ),
+        ),
+        CeremonyFailure::Policy(r) => {
+            let mut err = ApiError::new(StatusCode::BAD_REQUEST, r.code(), r.message(&tenant.name))
+                .with("reason", r.reason());
+            if let Some(name) = r.authenticator() {
+                err = err.with("authenticator", name);
+            }
+            (r.reason().to_owned(), err)
+        }
+        CeremonyFailure::Internal(e) => return ApiError::internal(e),
+    };
+    state.metrics.ceremony(kind, &reason);
+    audit::record(
+        state.writer.conn(),
+        Event {
+            actor: "anonymous",
+            action: "ceremony.failed",
+            tenant_id: Some(&tenant.client_id),
+            subject: Some(&flow.id),
+            detail: json!({"ceremony": kind, "reason": reason}),
+        },
+    )
+    .await;
+    err
+}
+
+/// Verifies an attestation against the flow's challenge and the tenant's policy, and
+/// builds the passkey to store for `user_id` (a new account, or an existing one in a
+/// recovery). Failures are recorded as `ceremony.failed` under `kind`.
+pub(crate) async fn verify_new_passkey(
+    state: &AppState,
+    tenant: &Tenant,
+    flow: &flow::Model,
+    ch: &challenge::Model,
+    credential: &RegisterPublicKeyCredential,
+    user_id: &str,
+    kind: &str,
+) -> Result<(credential::Model, crate::passkeys::AttestedCredential), ApiError> {
+    let rp = relying_party(state, tenant)?;
+    let (passkey, aaguid_verified) = match rp.finish_registration(credential, &ch.state) {
+        Ok(p) => p,
+        Err(f @ CeremonyFailure::Policy(_)) => {
+            // The authenticator keeps a passkey the broker refused: the page tells it to
+            // forget it (signalUnknownCredential).
+            return Err(refuse(state, tenant, flow, kind, f)
+                .await
+                .with("credential_id", b64(&credential.raw_id)));
+        }
+        Err(f) => return Err(refuse(state, tenant, flow, kind, f).await),
+    };
+    let Some(attested) = crate::passkeys::read_attestation(&credential.response.attestation_object)
+    else {
+        return Err(refuse(
+            state,
+            tenant,
+            flow,
+            kind,
+            CeremonyFailure::Verification("attestation".into()),
+        )
+        .await);
+    };
+    let credential_id = b64(&attested.credential_id);
+    if let Err(r) = tenant.policy.check(
+        attested.aaguid,
+        aaguid_verified,
+        attested.flags.backup_eligible,
+        crate::aaguids::names(),
+    ) {
+        return Err(
+            refuse(state, tenant, flow, kind, CeremonyFailure::Policy(r))
+                .await
+                .with("credential_id", credential_id),
+        );
+    }
+    if accounts::credential_exists(&state.db, &credential_id).await? {
+        return Err(refuse(
+            state,
+            tenant,
+            flow,
+            kind,
+            CeremonyFailure::Verification("duplicate_credential".into()),
+        )
+        .await);
+    }
+    let t = now();
+    let stored = credential::Model {
+        id: credential_id,
+        tenant_id: tenant.client_id.clone(),
+        user_id: user_id.to_owned(),
+        rp_id: tenant.rp_id.clone(),
+        passkey: serde_json::to_string(&passkey).map_err(ApiError::internal)?,
+        public_key: b64(&attested.cose_key),
+        public_key_alg: attested.alg,
+        passkey_id: hex(sha256(&attested.cose_key)),
+        aaguid: attested.aaguid.to_string(),
+        backup_eligible: attested.flags.backup_eligible,
+        backed_up: attested.flags.backed_up,
+        user_verified: attested.flags.user_verified,
+        counter: i64::from(attested.counter),
+        created_at: t,
+        last_used_at: Some(t),
+        aaguid_verified,
+    };
+    Ok((stored, attested))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signin::code::amr;
+
+    #[test]
+    fn the_signed_message_is_canonical_json() {
+        let (msg, hash) = signed_message(
+            "demo",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "f",
+            1700000000,
+            "http://localhost:8080",
+            "localhost",
+        );
+        let parsed: serde_json::Map<String, Value> = serde_json::from_str(&msg).unwrap();
+        let keys: Vec<&String> = parsed.keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(!msg.contains(' '));
+        assert_eq!(parsed["iat"], 1700000000);
+        assert_eq!(parsed["aud"], "demo");
+        assert_eq!(
+            crate::util::unb64(parsed["nonce"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            16
+        );
+        assert_eq!(hash, sha256(msg.as_bytes()));
+    }
+
+    #[test]
+    fn amr_follows_rfc8176() {
+        assert_eq!(amr(true, true), vec!["swk", "user", "mfa"]);
+        assert_eq!(amr(false, false), vec!["hwk", "user"]);
+    }
+}

@@ -1,0 +1,209 @@
+//! Issuing a code (PROTOCOL §2–§3): a verified ceremony becomes one transaction that
+//! completes the flow, writes the account, passkey or passkey use, the code (stored only
+//! as its SHA-256) and the audit event, and the page's answer: where to go and what to
+//! signal.
+
+use sea_orm::TransactionTrait as _;
+use serde_json::{Value, json};
+
+use crate::db::entities::flow;
+use crate::db::entities::{code, credential, user};
+use crate::domain::{RedirectUri, RpMode};
+use crate::errors::ApiError;
+use crate::state::AppState;
+use crate::store::audit::{self, Event};
+use crate::store::tenants::Tenant;
+use crate::store::{accounts, flows};
+use crate::util::{now, random_token, rfc3339, sha256_b64};
+
+/// A verified ceremony, ready to become a code.
+pub(crate) struct Outcome<'a> {
+    pub(crate) user: &'a user::Model,
+    pub(crate) credential: &'a credential::Model,
+    pub(crate) new_user: bool,
+    pub(crate) new_credential: bool,
+    pub(crate) user_verified: bool,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backed_up: bool,
+    pub(crate) verify: Value,
+    /// A new account to insert in the same transaction as the code.
+    pub(crate) insert_user: Option<user::Model>,
+    /// A new passkey to insert in the same transaction as the code.
+    pub(crate) insert_credential: Option<credential::Model>,
+    /// The SHA-256 of a recovery link, used up in the same transaction as the code
+    /// (PROTOCOL E4).
+    pub(crate) recovery_link: Option<String>,
+    /// The use of an existing passkey to record in the same transaction as the code.
+    pub(crate) used: Option<Use>,
+}
+
+/// How the transaction that issues a code ended.
+enum Issued {
+    Done,
+    /// The recovery link was used up or expired meanwhile: nothing was written.
+    LinkExpired,
+    /// The flow was completed or expired meanwhile: nothing was written.
+    FlowExpired,
+}
+
+/// What an assertion changes on its stored passkey.
+pub(crate) struct Use {
+    /// The signature counter the assertion reported.
+    pub(crate) counter: i64,
+    /// The BS flag the assertion reported.
+    pub(crate) backed_up: bool,
+    /// The refreshed webauthn-rs credential, when it serialised.
+    pub(crate) passkey_json: Option<String>,
+}
+
+/// Issues the flow's code in one transaction (recovery link used up, flow completion,
+/// new account or passkey or the passkey's use, code, audit event), and builds the
+/// page's answer: where to go, and what to signal. One commit per ceremony keeps a
+/// sign-in's writes together: either all of them are on disk or none, and the database
+/// takes its write lock once.
+pub(crate) async fn complete(
+    state: &AppState,
+    flow: &flow::Model,
+    tenant: &Tenant,
+    o: Outcome<'_>,
+) -> Result<Value, ApiError> {
+    let t = now();
+    let code = zeroize::Zeroizing::new(random_token(32));
+    let sign_in = json!({
+        "sub": o.user.id,
+        "user_id": o.user.id,
+        "client_id": tenant.client_id,
+        "rp_id": tenant.rp_id,
+        "credential_id": o.credential.id,
+        "passkey_id": o.credential.passkey_id,
+        "public_key": o.credential.public_key,
+        "public_key_alg": o.credential.public_key_alg,
+        "email": o.user.email,
+        "email_verified": o.user.email.is_some() && o.user.email_verified,
+        "new_user": o.new_user,
+        "new_credential": o.new_credential,
+        "user_verified": o.user_verified,
+        "backup_eligible": o.backup_eligible,
+        "backed_up": o.backed_up,
+        "aaguid": o.credential.aaguid,
+        "authenticated_at": rfc3339(t),
+        "flow_id": flow.id,
+    });
+    let payload = json!({
+        "sign_in": sign_in,
+        "verify": o.verify,
+        "nonce": flow.nonce,
+        "auth_time": t,
+        "amr": amr(o.backup_eligible, o.user_verified),
+    });
+    // Everything the transaction writes, owned: it runs on the writer's own thread.
+    let new_code = code::Model {
+        code_hash: sha256_b64(code.as_bytes()),
+        flow_id: flow.id.clone(),
+        tenant_id: tenant.client_id.clone(),
+        redirect_uri: flow.redirect_uri.clone(),
+        code_challenge: flow.code_challenge.clone(),
+        user_id: o.user.id.clone(),
+        credential_id: o.credential.id.clone(),
+        scope: flow.scope.clone(),
+        payload: payload.to_string(),
+        created_at: t,
+        expires_at: t + state.settings.code_ttl,
+        redeemed_at: None,
+    };
+    let (flow_id, user_id) = (flow.id.clone(), o.user.id.clone());
+    let (recovery_link, insert_user, insert_credential) =
+        (o.recovery_link, o.insert_user, o.insert_credential);
+    let used = o.used.map(|u| (o.credential.clone(), u));
+    let actor = format!("user:{}", o.user.id);
+    let action = if o.new_user { "sign_up" } else { "sign_in" };
+    let (tenant_id, subject) = (tenant.client_id.clone(), o.credential.id.clone());
+    let detail =
+        json!({"flow": flow.id, "user_verified": o.user_verified, "backed_up": o.backed_up});
+    let issued = state
+        .writer
+        .run(move |db| async move {
+            let txn = db.begin().await?;
+            if let Some(link) = &recovery_link {
+                let used = crate::store::email_tokens::consume(
+                    &txn,
+                    link,
+                    crate::store::email_tokens::Purpose::Recover,
+                    Some(&flow_id),
+                    Some(&user_id),
+                )
+                .await?;
+                if used.is_none() {
+                    txn.rollback().await?;
+                    return Ok(Issued::LinkExpired);
+                }
+            }
+            if !flows::complete_flow(&txn, &flow_id, t).await? {
+                txn.rollback().await?;
+                return Ok(Issued::FlowExpired);
+            }
+            if let Some(user) = insert_user {
+                accounts::insert_user(&txn, user).await?;
+            }
+            if let Some(cred) = insert_credential {
+                accounts::insert_credential(&txn, cred).await?;
+            }
+            if let Some((credential, u)) = used {
+                accounts::record_use(&txn, credential, u.counter, u.backed_up, u.passkey_json, t)
+                    .await?;
+            }
+            flows::insert_code(&txn, new_code).await?;
+            audit::record_in(
+                &txn,
+                Event {
+                    actor: &actor,
+                    action,
+                    tenant_id: Some(&tenant_id),
+                    subject: Some(&subject),
+                    detail,
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(Issued::Done)
+        })
+        .await?;
+    match issued {
+        Issued::Done => {}
+        Issued::LinkExpired => return Err(super::recovery::link_expired()),
+        Issued::FlowExpired => return Err(super::flow::flow_expired()),
+    }
+    let redirect = RedirectUri::parse(&flow.redirect_uri).map_err(ApiError::internal)?;
+    let redirect_to = redirect.with_query(&[
+        ("code", code.as_str()),
+        ("state", &flow.state),
+        ("iss", &state.issuer),
+    ]);
+    // In site mode the RP ID may hold passkeys made outside Latchkey: listing only ours
+    // would make password managers hide them, so the list is sent in broker mode only.
+    let accepted = if tenant.rp_mode == RpMode::Broker {
+        json!(accounts::credential_ids_of_user(&state.db, &o.user.id).await?)
+    } else {
+        Value::Null
+    };
+    Ok(json!({
+        "redirect_to": redirect_to,
+        "signals": {
+            "rp_id": tenant.rp_id,
+            "user_id": o.user.id,
+            "name": o.user.name,
+            "display_name": o.user.display_name,
+            "all_accepted_credential_ids": accepted,
+        }
+    }))
+}
+
+/// RFC 8176 methods: `hwk` for a device-bound key, `swk` for a synced one, `user` for
+/// presence, and `mfa` when the user was verified.
+pub fn amr(backup_eligible: bool, user_verified: bool) -> Vec<&'static str> {
+    let mut v = vec![if backup_eligible { "swk" } else { "hwk" }, "user"];
+    if user_verified {
+        v.push("mfa");
+    }
+    v
+}
