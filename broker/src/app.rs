@@ -9,12 +9,12 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 
+use crate::assets::Assets;
 use crate::config::{Settings, decode_master_key};
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
-use crate::web::Assets;
 use crate::{db, routes, store};
 
 /// Why the broker could not start.
@@ -82,7 +82,7 @@ impl Application {
         let state = web::Data::new(AppState {
             mailer,
             limiter: RateLimiter::new(settings.rate_limit_per_minute),
-            admission: crate::security::Admission::new(settings.max_in_flight),
+            admission: crate::admission::Admission::new(settings.max_in_flight),
             port,
             issuer,
             db,
@@ -103,7 +103,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(commits.clone())
                 .wrap(middleware::from_fn(crate::db::durability::barrier))
-                .wrap(middleware::from_fn(crate::security::guard))
+                .wrap(middleware::from_fn(crate::guard::guard))
                 .wrap(middleware::from_fn(crate::web::observe))
                 .configure(routes::configure)
         })

@@ -135,7 +135,7 @@ pub struct Settings {
     /// Requests handled at once by this instance before further ones are answered `503`
     /// at once (`LATCHKEY_MAX_IN_FLIGHT`, default 256); new sign-ins (`GET /authorize`)
     /// are admitted only below half of it, so that flows already started finish first.
-    /// See [`crate::security::Admission`].
+    /// See [`crate::admission::Admission`].
     pub max_in_flight: u32,
     /// Lifetime of a code, seconds (`LATCHKEY_CODE_TTL`, default 60).
     pub code_ttl: i64,
@@ -621,8 +621,16 @@ fn parse_smtp(
             ),
         ));
     }
-    if let Err(e) = crate::mail::Mailer::new(url.trim(), "x@example.com") {
-        return Err(err(NAME, format!("{:?}: {e}", redact_url(&url))));
+    // The URL as the mailer will read it (lettre's form), checked here so that a bad
+    // setting stops start-up with one line naming it.
+    if let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.trim()) {
+        return Err(err(
+            NAME,
+            format!(
+                "{:?}: not an SMTP URL lettre understands: {e}",
+                redact_url(&url)
+            ),
+        ));
     }
     let Some(from) = from else {
         return Err(err(

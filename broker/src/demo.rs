@@ -72,7 +72,7 @@ fn page(state: &AppState, fill: impl FnOnce(&mut DemoPage)) -> HttpResponse {
     };
     fill(&mut p);
     match p.render() {
-        Ok(body) => crate::web::html(StatusCode::OK).body(body),
+        Ok(body) => crate::assets::html(StatusCode::OK).body(body),
         Err(e) => crate::errors::ApiError::internal(e).into(),
     }
 }

@@ -13,13 +13,16 @@
 
 pub mod aaguids;
 pub mod admin;
+pub mod admission;
 pub mod app;
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod errors;
+pub mod guard;
 pub mod i18n;
 pub mod keys;
 pub mod mail;

@@ -49,7 +49,7 @@ impl Metrics {
         self.inc("latchkey_refusals_total", format!("reason=\"{reason}\""));
     }
 
-    /// Appends the admission gauges (see [`crate::security::Admission`]): requests in
+    /// Appends the admission gauges (see [`crate::admission::Admission`]): requests in
     /// progress and their bound.
     pub fn render_admission(out: &mut String, in_flight: u32, max_in_flight: u32) {
         let _ = writeln!(

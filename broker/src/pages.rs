@@ -27,7 +27,7 @@ pub fn error_page(
         detail: detail.to_owned(),
     };
     match page.render() {
-        Ok(body) => crate::web::html(status).body(body),
+        Ok(body) => crate::assets::html(status).body(body),
         Err(e) => crate::errors::ApiError::internal(e).into(),
     }
 }

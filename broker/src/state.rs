@@ -5,12 +5,12 @@
 
 use sea_orm::DatabaseConnection;
 
+use crate::assets::Assets;
 use crate::config::Settings;
 use crate::db;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::web::Assets;
 
 /// Everything a request handler needs, shared by all workers.
 pub struct AppState {
@@ -35,7 +35,7 @@ pub struct AppState {
     /// Rate limiter.
     pub limiter: RateLimiter,
     /// The bound on requests handled at once.
-    pub admission: crate::security::Admission,
+    pub admission: crate::admission::Admission,
     /// The port actually bound.
     pub port: u16,
     /// The SMTP client, when `LATCHKEY_SMTP_URL` is set (PROTOCOL E4).

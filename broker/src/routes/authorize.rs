@@ -190,7 +190,9 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         expires_at: t + state.settings.flow_ttl,
         completed_at: None,
     };
-    if let Err(refusal) = crate::security::open_flow_quota(&state, &req).await {
+    if let Err(refusal) =
+        crate::security::open_flow_quota(&state, crate::web::client_ip(&req, &state.settings)).await
+    {
         return too_many(&state, refusal.retry_after);
     }
     let created = state
@@ -226,7 +228,9 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         .path("/")
         .max_age(CookieDuration::seconds(state.settings.flow_ttl))
         .finish();
-    crate::web::html(StatusCode::OK).cookie(cookie).body(body)
+    crate::assets::html(StatusCode::OK)
+        .cookie(cookie)
+        .body(body)
 }
 
 /// The `429` page of a client over a rate limit, with `Retry-After`.

@@ -182,7 +182,7 @@ impl Ctx {
 
 fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
-        Ok(body) => crate::web::html(status).body(body),
+        Ok(body) => crate::assets::html(status).body(body),
         Err(e) => ApiError::internal(e).into(),
     }
 }

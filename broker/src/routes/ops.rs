@@ -56,7 +56,7 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
         demo: state.settings.demo,
     };
     match page.render() {
-        Ok(body) => crate::web::html(StatusCode::OK).body(body),
+        Ok(body) => crate::assets::html(StatusCode::OK).body(body),
         Err(e) => crate::errors::ApiError::internal(e).into(),
     }
 }

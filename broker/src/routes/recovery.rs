@@ -66,7 +66,7 @@ fn link_page(
         footer: locale.link_text().footer.to_owned(),
     };
     match page.render() {
-        Ok(body) => crate::web::html(status).body(body),
+        Ok(body) => crate::assets::html(status).body(body),
         Err(e) => ApiError::internal(e).into(),
     }
 }
@@ -290,7 +290,7 @@ pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
         String::new(),
         token.to_owned(),
     ) {
-        Ok(body) => crate::web::html(StatusCode::OK).body(body),
+        Ok(body) => crate::assets::html(StatusCode::OK).body(body),
         Err(e) => e.into(),
     }
 }
