@@ -75,7 +75,10 @@ pub async fn ensure_admin_tenant(
 
 /// Only an invitation may create a passkey in the dashboard's tenant: the flow must have
 /// been opened by [`accept_invite`] for an invitation that is still open.
-pub async fn allow_registration(state: &AppState, flow: &flow::Model) -> Result<(), ApiError> {
+pub async fn allow_registration(
+    state: &AppState,
+    flow: &flow::Model,
+) -> Result<(), crate::signin::SignInError> {
     if flow.tenant_id != ADMIN_CLIENT_ID {
         return Ok(());
     }
@@ -85,11 +88,7 @@ pub async fn allow_registration(state: &AppState, flow: &flow::Model) -> Result<
     {
         return Ok(());
     }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "registration_closed",
-        "Admin passkeys are created only from an invitation link. Ask an admin for one, or run `latchkey admin invite` on the server.",
-    ))
+    Err(crate::signin::SignInError::RegistrationClosed)
 }
 
 pub(crate) fn session_cookie(state: &AppState) -> &'static str {

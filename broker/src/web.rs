@@ -69,7 +69,7 @@ pub async fn open_flow(
         binding: cookie.as_ref().map(|c| c.value()),
         verifying,
     };
-    crate::signin::flow::open(state, &call).await
+    Ok(crate::signin::flow::open(state, &call).await?)
 }
 
 /// The parameters of an `/authorize` query, form-decoded, and the first one given more

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use latchkey::domain::{CodeChallenge, CodeVerifier, RedirectUri};
-use latchkey::routes::ceremony::signed_message;
+use latchkey::signin::ceremony::signed_message;
 use proptest::prelude::*;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};

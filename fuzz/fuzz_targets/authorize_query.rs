@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
     };
-    let (params, duplicate) = latchkey::routes::authorize::read_query(query);
+    let (params, duplicate) = latchkey::web::read_query(query);
     if let Some(k) = &duplicate {
         assert!(params.contains_key(k));
     }

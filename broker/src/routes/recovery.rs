@@ -24,12 +24,10 @@ use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use crate::errors::ApiError;
 use crate::i18n::Locale;
-use crate::signin::ceremony;
 use crate::signin::code::Outcome;
 use crate::signin::flow::OpenFlow;
-use crate::signin::recovery::{
-    link_expired, offered, record, send_notice, send_recovery, unavailable,
-};
+use crate::signin::recovery::{offered, record, send_notice, send_recovery};
+use crate::signin::{SignInError, ceremony};
 use crate::state::AppState;
 use crate::store::email_tokens::{self, Purpose};
 use crate::store::{accounts, flows};
@@ -182,7 +180,7 @@ pub async fn request(
         .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
     let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
     if !offered(&state, &tenant) {
-        return Err(unavailable());
+        return Err(SignInError::RecoveryUnavailable.into());
     }
     let email = match body
         .email
@@ -323,7 +321,7 @@ pub async fn registration_options(
     let token = token_of(&body)?;
     let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
     if !offered(&state, &tenant) {
-        return Err(unavailable());
+        return Err(SignInError::RecoveryUnavailable.into());
     }
     crate::signin::flow::attempt_quota(&state, crate::web::client_ip(&req, &state.settings), &flow)
         .await?;
@@ -332,11 +330,11 @@ pub async fn registration_options(
         .filter(|l| {
             l.flow_id.as_deref() == Some(flow.id.as_str()) && l.tenant_id == tenant.client_id
         })
-        .ok_or_else(link_expired)?;
+        .ok_or(SignInError::RecoveryLinkExpired)?;
     let user = accounts::find_user(&state.db, &link.user_id)
         .await?
         .filter(|u| u.tenant_id == tenant.client_id)
-        .ok_or_else(link_expired)?;
+        .ok_or(SignInError::RecoveryLinkExpired)?;
     ceremony::ensure_related_origin(&state, &tenant).await?;
     let handle = unb64(&user.id)
         .and_then(|b| Uuid::from_slice(&b).ok())
@@ -383,7 +381,7 @@ pub async fn registration(
     ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
     let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, true).await?;
     if !offered(&state, &tenant) {
-        return Err(unavailable());
+        return Err(SignInError::RecoveryUnavailable.into());
     }
     let ch = ceremony::take_challenge(&state, &flow, "recover").await?;
     let pending: PendingRecovery = ch
@@ -392,12 +390,12 @@ pub async fn registration(
         .and_then(|r| serde_json::from_str(r).ok())
         .ok_or_else(|| ApiError::internal("recovery challenge without account"))?;
     if !ct_eq(sha256_b64(&token).as_bytes(), pending.link.as_bytes()) {
-        return Err(link_expired());
+        return Err(SignInError::RecoveryLinkExpired.into());
     }
     let user = accounts::find_user(&state.db, &pending.user_id)
         .await?
         .filter(|u| u.tenant_id == tenant.client_id)
-        .ok_or_else(link_expired)?;
+        .ok_or(SignInError::RecoveryLinkExpired)?;
     let (stored, attested) = ceremony::verify_new_passkey(
         &state,
         &tenant,

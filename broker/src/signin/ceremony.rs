@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,11 +11,11 @@ use url::Url;
 use uuid::Uuid;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use super::SignInError;
 use super::code::{Outcome, Use, complete};
 use super::flow::{OpenFlow, attempt_quota};
 use crate::db::entities::{challenge, credential, flow, user};
 use crate::domain::{DisplayText, RpId, RpMode, TextProblem};
-use crate::errors::ApiError;
 use crate::passkeys::{CeremonyFailure, Flags, RelyingParty};
 use crate::state::AppState;
 use crate::store::audit::{self, Event};
@@ -31,13 +30,13 @@ pub async fn authentication_options(
     state: &AppState,
     open: &OpenFlow,
     ip: IpAddr,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SignInError> {
     let (flow, tenant) = (&open.flow, &open.tenant);
     attempt_quota(state, ip, flow).await?;
     ensure_related_origin(state, tenant).await?;
     let rp = relying_party(state, tenant)?;
     let (msg, hash, expires_at) = new_challenge(state, flow, tenant);
-    let (options, ceremony_state) = rp.start_authentication(&hash).map_err(ApiError::internal)?;
+    let (options, ceremony_state) = rp.start_authentication(&hash).map_err(internal)?;
     let challenge = challenge::Model {
         flow_id: flow.id.clone(),
         kind: "get".into(),
@@ -71,7 +70,7 @@ pub async fn registration_options(
     open: &OpenFlow,
     ip: IpAddr,
     body: RegistrationRequest,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SignInError> {
     let (flow, tenant) = (&open.flow, &open.tenant);
     crate::admin::allow_registration(state, flow).await?;
     attempt_quota(state, ip, flow).await?;
@@ -88,16 +87,16 @@ pub async fn registration_options(
         .map(|d| {
             DisplayText::check(d, 64)
                 .map(DisplayText::into_string)
-                .map_err(|p| {
-                    ApiError::invalid_request(match p {
+                .map_err(|p| SignInError::InvalidField {
+                    field: "display_name",
+                    message: match p {
                         TextProblem::Controls => {
                             "The name must not contain control characters or text-direction overrides."
                         }
                         TextProblem::Empty | TextProblem::TooLong => {
                             "The name must be at most 64 characters."
                         }
-                    })
-                    .with("field", "display_name")
+                    },
                 })
         })
         .transpose()?;
@@ -129,7 +128,7 @@ pub async fn verify_assertion(
     state: &AppState,
     open: &OpenFlow,
     credential: PublicKeyCredential,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SignInError> {
     let (flow, tenant) = (&open.flow, &open.tenant);
     let ch = take_challenge(state, flow, "get").await?;
     let credential_id = b64(&credential.raw_id);
@@ -150,7 +149,7 @@ pub async fn verify_assertion(
         .await;
         if crate::security::was_revoked(state, &credential_id).await {
             crate::security::event(
-                &state,
+                state,
                 "credential.revoked_use",
                 Some(&tenant.client_id),
                 Some(&credential_id),
@@ -162,34 +161,24 @@ pub async fn verify_assertion(
         // ID, so this page's picker also offers passkeys that another tenant accepts. Such
         // a passkey must not be signalled as unknown (the authenticator would delete it),
         // and this tenant learns nothing about the other: the same code, no id.
-        if accounts::credential_exists(&state.db, &credential_id).await? {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_credential",
-                "This passkey belongs to another site that uses this sign-in service. Pick another passkey, or create a new one here.",
-            )
-            .with("reason", "another_site"));
-        }
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_credential",
-            "This passkey is not registered here. Create a new one or pick another.",
-        )
-        .with("credential_id", credential_id));
+        let held_elsewhere = accounts::credential_exists(&state.db, &credential_id).await?;
+        return Err(SignInError::UnknownCredential {
+            credential_id: (!held_elsewhere).then_some(credential_id),
+        });
     };
     if let Some(handle) = &credential.response.user_handle
         && b64(handle) != stored.user_id
     {
         return Err(refuse(
-            &state,
-            &tenant,
-            &flow,
+            state,
+            tenant,
+            flow,
             "get",
             CeremonyFailure::Verification("user_handle".into()),
         )
         .await);
     }
-    let rp = relying_party(state, &tenant)?;
+    let rp = relying_party(state, tenant)?;
     let result = match rp.finish_authentication(&credential, &ch.state, &stored.passkey) {
         Ok(r) => r,
         Err(f) => return Err(refuse(state, tenant, flow, "get", f).await),
@@ -212,9 +201,9 @@ pub async fn verify_assertion(
         .await;
         if tenant.counter_policy == crate::domain::CounterPolicy::Reject {
             return Err(refuse(
-                &state,
-                &tenant,
-                &flow,
+                state,
+                tenant,
+                flow,
                 "get",
                 CeremonyFailure::Policy(crate::policy::Refusal::CounterRegression),
             )
@@ -238,7 +227,7 @@ pub async fn verify_assertion(
             p.update_credential(&result);
             serde_json::to_string(&p).ok()
         });
-    let user = user.ok_or_else(|| ApiError::internal("credential without user"))?;
+    let user = user.ok_or_else(|| internal("credential without user"))?;
     let flags = Flags::from_auth_data(&credential.response.authenticator_data);
     let outcome = Outcome {
         user: &user,
@@ -278,14 +267,14 @@ pub async fn verify_registration(
     state: &web::Data<AppState>,
     open: &OpenFlow,
     credential: RegisterPublicKeyCredential,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SignInError> {
     let (flow, tenant) = (&open.flow, &open.tenant);
     let ch = take_challenge(state, flow, "create").await?;
     let pending: PendingAccount = ch
         .registration
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok())
-        .ok_or_else(|| ApiError::internal("registration challenge without account"))?;
+        .ok_or_else(|| internal("registration challenge without account"))?;
     let t = now();
     let user = user::Model {
         id: pending.user_id,
@@ -326,17 +315,12 @@ pub async fn verify_registration(
     }
     Ok(answer)
 }
-pub(crate) fn challenge_expired() -> ApiError {
-    ApiError::new(
-        StatusCode::GONE,
-        "challenge_expired",
-        "This attempt has expired or was already used. Try again.",
-    )
-}
-
 /// The relying party of a tenant: its RP ID, the broker's origin, and (broker mode) its
 /// related origins.
-pub(crate) fn relying_party(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
+pub(crate) fn relying_party(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<RelyingParty, SignInError> {
     let mut origins = vec![state.settings.issuer.clone()];
     if tenant.rp_mode == RpMode::Broker {
         origins.extend(
@@ -352,7 +336,7 @@ pub(crate) fn relying_party(state: &AppState, tenant: &Tenant) -> Result<Relying
         &origins,
         tenant.user_verification,
     )
-    .map_err(ApiError::internal)?;
+    .map_err(internal)?;
     Ok(match &tenant.prf_salt {
         Some(salt) => rp.with_prf(salt, tenant.prf_next_salt.as_deref()),
         None => rp,
@@ -362,7 +346,10 @@ pub(crate) fn relying_party(state: &AppState, tenant: &Tenant) -> Result<Relying
 /// The relying party of a registration: with direct attestation against the operator's
 /// roots when the tenant's policy proves AAGUIDs; without roots no passkey can be
 /// proven, and the policy refuses it after the ceremony.
-pub(crate) fn registration_rp(state: &AppState, tenant: &Tenant) -> Result<RelyingParty, ApiError> {
+pub(crate) fn registration_rp(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<RelyingParty, SignInError> {
     let rp = relying_party(state, tenant)?;
     if tenant.policy.verifies_aaguid() && !state.settings.attestation_roots.is_empty() {
         return Ok(rp.with_attestation(
@@ -371,7 +358,7 @@ pub(crate) fn registration_rp(state: &AppState, tenant: &Tenant) -> Result<Relyi
                 &tenant.policy.aaguid_allow,
                 crate::aaguids::names(),
             )
-            .map_err(ApiError::internal)?,
+            .map_err(internal)?,
         ));
     }
     Ok(rp)
@@ -382,7 +369,7 @@ pub(crate) fn registration_rp(state: &AppState, tenant: &Tenant) -> Result<Relyi
 pub(crate) async fn ensure_related_origin(
     state: &AppState,
     tenant: &Tenant,
-) -> Result<(), ApiError> {
+) -> Result<(), SignInError> {
     if tenant.rp_mode != RpMode::Site {
         return Ok(());
     }
@@ -390,7 +377,7 @@ pub(crate) async fn ensure_related_origin(
     if RpId::parse("rp_id", &tenant.rp_id).is_ok_and(|rp| rp.covers_host(host)) {
         return Ok(());
     }
-    let origin = latchkey_well_known::Origin::parse(&state.issuer).map_err(ApiError::internal)?;
+    let origin = latchkey_well_known::Origin::parse(&state.issuer).map_err(internal)?;
     let check = state.fetcher.check(&tenant.rp_id, &origin).await;
     if check.ok {
         return Ok(());
@@ -399,11 +386,9 @@ pub(crate) async fn ensure_related_origin(
     // owner, who sees it in the dashboard's well-known check, and for the log; the person
     // signing in gets plain words.
     tracing::warn!(tenant = %tenant.client_id, problem = ?check.problem, "related origin check failed");
-    Err(ApiError::invalid_request(format!(
-        "{} has not finished setting up passkey sign-in with this service, so its passkeys cannot be used on this page yet. Try again later, or tell the site.",
-        tenant.rp_id
-    ))
-    .with("rp_id", tenant.rp_id.clone()))
+    Err(SignInError::SiteNotReady {
+        rp_id: tenant.rp_id.clone(),
+    })
 }
 
 /// The canonical signed message of PROTOCOL §5 (keys sorted, no whitespace) and its
@@ -460,7 +445,7 @@ pub(crate) struct PendingAccount {
     email: Option<String>,
 }
 
-pub(crate) fn check_email(email: &str) -> Result<String, ApiError> {
+pub(crate) fn check_email(email: &str) -> Result<String, SignInError> {
     let e = email.trim();
     let ok = e.len() <= 254
         && e.split_once('@').is_some_and(|(l, d)| {
@@ -470,10 +455,10 @@ pub(crate) fn check_email(email: &str) -> Result<String, ApiError> {
     if ok {
         Ok(e.to_owned())
     } else {
-        Err(
-            ApiError::invalid_request("That email address does not look right.")
-                .with("field", "email"),
-        )
+        Err(SignInError::InvalidField {
+            field: "email",
+            message: "That email address does not look right.",
+        })
     }
 }
 
@@ -488,18 +473,18 @@ pub(crate) async fn start_creation(
     (handle, name, display_name): (Uuid, &str, &str),
     exclude: &[Vec<u8>],
     pending: &impl serde::Serialize,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SignInError> {
     let rp = registration_rp(state, tenant)?;
     let (msg, hash, expires_at) = new_challenge(state, flow, tenant);
     let (options, ceremony_state) = rp
         .start_registration(&hash, handle, name, display_name, exclude)
-        .map_err(ApiError::internal)?;
+        .map_err(internal)?;
     let challenge = challenge::Model {
         flow_id: flow.id.clone(),
         kind: kind.into(),
         state: ceremony_state,
         signed_message: msg,
-        registration: Some(serde_json::to_string(pending).map_err(ApiError::internal)?),
+        registration: Some(serde_json::to_string(pending).map_err(internal)?),
         expires_at,
     };
     state
@@ -533,7 +518,7 @@ pub(crate) async fn take_challenge(
     state: &AppState,
     flow: &flow::Model,
     kind: &str,
-) -> Result<challenge::Model, ApiError> {
+) -> Result<challenge::Model, SignInError> {
     let flow_id = flow.id.clone();
     let taken = state
         .writer
@@ -548,24 +533,41 @@ pub(crate) async fn take_challenge(
             json!({"ceremony": kind, "reason": "challenge_consumed"}),
         )
         .await;
-        return Err(challenge_expired());
+        return Err(SignInError::ChallengeExpired);
     };
     if ch.kind != kind || ch.expires_at <= now() {
-        return Err(challenge_expired());
+        return Err(SignInError::ChallengeExpired);
     }
     Ok(ch)
 }
 
 /// A credential's `id` must be the base64url of its `rawId` (WebAuthn §5.1): checked
 /// before anything is consumed, so a malformed body costs the flow nothing.
-pub(crate) fn same_id(id: &str, raw_id: &[u8]) -> Result<(), ApiError> {
+pub fn same_id(id: &str, raw_id: &[u8]) -> Result<(), SignInError> {
     if crate::util::unb64(id).is_some_and(|decoded| decoded == raw_id) {
         Ok(())
     } else {
-        Err(
-            ApiError::invalid_request("The credential's id is not the base64url of its rawId.")
-                .with("field", "id"),
-        )
+        Err(SignInError::InvalidField {
+            field: "id",
+            message: "The credential's id is not the base64url of its rawId.",
+        })
+    }
+}
+
+fn internal(cause: impl std::fmt::Display) -> SignInError {
+    SignInError::Internal(cause.to_string())
+}
+
+/// A policy refusal of a new passkey carries its id, so that the page tells the
+/// authenticator to forget a passkey the broker did not keep.
+fn forget(err: SignInError, id: String) -> SignInError {
+    match err {
+        SignInError::Policy { refusal, site, .. } => SignInError::Policy {
+            refusal,
+            site,
+            credential_id: Some(id),
+        },
+        other => other,
     }
 }
 
@@ -576,33 +578,22 @@ pub(crate) async fn refuse(
     flow: &flow::Model,
     kind: &str,
     failure: CeremonyFailure,
-) -> ApiError {
+) -> SignInError {
     let (reason, err) = match failure {
         CeremonyFailure::UserVerificationRequired => (
             "user_verification".to_owned(),
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "user_verification_required",
-                "Your device did not verify you (PIN, fingerprint or face). Try again and complete the check.",
-            ),
+            SignInError::UserVerificationRequired,
         ),
-        CeremonyFailure::Verification(r) => (
-            r,
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "verification_failed",
-                "This passkey could not be verified. Try again.",
-            ),
+        CeremonyFailure::Verification(r) => (r, SignInError::VerificationFailed),
+        CeremonyFailure::Policy(refusal) => (
+            refusal.reason().to_owned(),
+            SignInError::Policy {
+                refusal,
+                site: tenant.name.clone(),
+                credential_id: None,
+            },
         ),
-        CeremonyFailure::Policy(r) => {
-            let mut err = ApiError::new(StatusCode::BAD_REQUEST, r.code(), r.message(&tenant.name))
-                .with("reason", r.reason());
-            if let Some(name) = r.authenticator() {
-                err = err.with("authenticator", name);
-            }
-            (r.reason().to_owned(), err)
-        }
-        CeremonyFailure::Internal(e) => return ApiError::internal(e),
+        CeremonyFailure::Internal(e) => return SignInError::Internal(e),
     };
     state.metrics.ceremony(kind, &reason);
     audit::record(
@@ -630,16 +621,17 @@ pub(crate) async fn verify_new_passkey(
     credential: &RegisterPublicKeyCredential,
     user_id: &str,
     kind: &str,
-) -> Result<(credential::Model, crate::passkeys::AttestedCredential), ApiError> {
+) -> Result<(credential::Model, crate::passkeys::AttestedCredential), SignInError> {
     let rp = relying_party(state, tenant)?;
     let (passkey, aaguid_verified) = match rp.finish_registration(credential, &ch.state) {
         Ok(p) => p,
         Err(f @ CeremonyFailure::Policy(_)) => {
             // The authenticator keeps a passkey the broker refused: the page tells it to
             // forget it (signalUnknownCredential).
-            return Err(refuse(state, tenant, flow, kind, f)
-                .await
-                .with("credential_id", b64(&credential.raw_id)));
+            return Err(forget(
+                refuse(state, tenant, flow, kind, f).await,
+                b64(&credential.raw_id),
+            ));
         }
         Err(f) => return Err(refuse(state, tenant, flow, kind, f).await),
     };
@@ -661,11 +653,10 @@ pub(crate) async fn verify_new_passkey(
         attested.flags.backup_eligible,
         crate::aaguids::names(),
     ) {
-        return Err(
-            refuse(state, tenant, flow, kind, CeremonyFailure::Policy(r))
-                .await
-                .with("credential_id", credential_id),
-        );
+        return Err(forget(
+            refuse(state, tenant, flow, kind, CeremonyFailure::Policy(r)).await,
+            credential_id,
+        ));
     }
     if accounts::credential_exists(&state.db, &credential_id).await? {
         return Err(refuse(
@@ -683,7 +674,7 @@ pub(crate) async fn verify_new_passkey(
         tenant_id: tenant.client_id.clone(),
         user_id: user_id.to_owned(),
         rp_id: tenant.rp_id.clone(),
-        passkey: serde_json::to_string(&passkey).map_err(ApiError::internal)?,
+        passkey: serde_json::to_string(&passkey).map_err(internal)?,
         public_key: b64(&attested.cose_key),
         public_key_alg: attested.alg,
         passkey_id: hex(sha256(&attested.cose_key)),

@@ -6,10 +6,10 @@
 use sea_orm::TransactionTrait as _;
 use serde_json::{Value, json};
 
+use super::SignInError;
 use crate::db::entities::flow;
 use crate::db::entities::{code, credential, user};
 use crate::domain::{RedirectUri, RpMode};
-use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::Tenant;
@@ -66,7 +66,7 @@ pub(crate) async fn complete(
     flow: &flow::Model,
     tenant: &Tenant,
     o: Outcome<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SignInError> {
     let t = now();
     let code = zeroize::Zeroizing::new(random_token(32));
     let sign_in = json!({
@@ -170,10 +170,11 @@ pub(crate) async fn complete(
         .await?;
     match issued {
         Issued::Done => {}
-        Issued::LinkExpired => return Err(super::recovery::link_expired()),
-        Issued::FlowExpired => return Err(super::flow::flow_expired()),
+        Issued::LinkExpired => return Err(SignInError::RecoveryLinkExpired),
+        Issued::FlowExpired => return Err(SignInError::FlowExpired),
     }
-    let redirect = RedirectUri::parse(&flow.redirect_uri).map_err(ApiError::internal)?;
+    let redirect =
+        RedirectUri::parse(&flow.redirect_uri).map_err(|e| SignInError::Internal(e.to_string()))?;
     let redirect_to = redirect.with_query(&[
         ("code", code.as_str()),
         ("state", &flow.state),

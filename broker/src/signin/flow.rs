@@ -3,12 +3,11 @@
 
 use std::net::IpAddr;
 
-use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::SignInError;
 use crate::config::Settings;
 use crate::db::entities::flow;
-use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::store::flows;
 use crate::store::tenants::Tenant;
@@ -21,24 +20,6 @@ pub fn cookie_name(settings: &Settings) -> &'static str {
     } else {
         "latchkey_flow"
     }
-}
-
-/// `404 flow_not_found`.
-pub fn flow_not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "flow_not_found",
-        "This sign-in page has expired or does not exist. Go back to the site and start again.",
-    )
-}
-
-/// `410 flow_expired`.
-pub fn flow_expired() -> ApiError {
-    ApiError::new(
-        StatusCode::GONE,
-        "flow_expired",
-        "This sign-in page has expired. Go back to the site and start again.",
-    )
 }
 
 /// A flow open for a ceremony call, with its tenant.
@@ -64,22 +45,18 @@ pub struct FlowCall<'a> {
 
 /// Loads a flow for a ceremony call: it exists, is alive, belongs to this browser
 /// (constant-time check of the binding cookie), and has not issued its code.
-pub async fn open(state: &AppState, call: &FlowCall<'_>) -> Result<OpenFlow, ApiError> {
+pub async fn open(state: &AppState, call: &FlowCall<'_>) -> Result<OpenFlow, SignInError> {
     if !is_flow_id(call.flow_id) {
-        return Err(flow_not_found());
+        return Err(SignInError::FlowNotFound);
     }
     let (flow, tenant) = flows::find_flow_with_tenant(&state.db, call.flow_id)
         .await?
-        .ok_or_else(flow_not_found)?;
+        .ok_or(SignInError::FlowNotFound)?;
     if flow.expires_at <= now() {
-        return Err(flow_expired());
+        return Err(SignInError::FlowExpired);
     }
     if !holds_binding(state, &flow, call.binding, json!({})).await {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "flow_binding_mismatch",
-            "This sign-in was started in another browser or its cookie is missing. Go back to the site and start again here.",
-        ));
+        return Err(SignInError::FlowBindingMismatch);
     }
     if flow.completed_at.is_some() {
         if call.verifying {
@@ -92,9 +69,11 @@ pub async fn open(state: &AppState, call: &FlowCall<'_>) -> Result<OpenFlow, Api
             )
             .await;
         }
-        return Err(flow_expired());
+        return Err(SignInError::FlowExpired);
     }
-    let tenant = tenant.map(Tenant::from_model).ok_or_else(flow_not_found)?;
+    let tenant = tenant
+        .map(Tenant::from_model)
+        .ok_or(SignInError::FlowNotFound)?;
     Ok(OpenFlow { flow, tenant })
 }
 
@@ -133,12 +112,10 @@ pub async fn attempt_quota(
     state: &AppState,
     ip: IpAddr,
     flow: &flow::Model,
-) -> Result<(), ApiError> {
+) -> Result<(), SignInError> {
     crate::security::attempt_quota(state, ip, &flow.id, &flow.tenant_id, flow.expires_at)
         .await
-        .map_err(|r| {
-            ApiError::rate_limited(r.retry_after).with_message(
-                "Too many attempts on this sign-in page. Go back to the site and start again.",
-            )
+        .map_err(|r| SignInError::TooManyAttempts {
+            retry_after: r.retry_after,
         })
 }

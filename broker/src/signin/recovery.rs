@@ -3,12 +3,10 @@
 //! their commit (a failure is logged without token or address and audited as
 //! `email_send_failed`).
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 use serde_json::{Value, json};
 
 use crate::db::entities::{flow, user};
-use crate::errors::ApiError;
 use crate::mail::Mailer;
 use crate::state::AppState;
 use crate::store::audit::{self, Event};
@@ -26,23 +24,6 @@ pub const RECOVER_TTL: i64 = 15 * 60;
 /// can send email.
 pub fn offered(state: &AppState, tenant: &Tenant) -> bool {
     tenant.email_recovery && state.mailer.is_some()
-}
-
-/// `410 recovery_link_expired`: the link is unknown, used, expired, or not this flow's.
-pub fn link_expired() -> ApiError {
-    ApiError::new(
-        StatusCode::GONE,
-        "recovery_link_expired",
-        "This recovery link has expired or was already used. Ask for a new one.",
-    )
-}
-
-pub(crate) fn unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "recovery_unavailable",
-        "This site does not offer account recovery by email.",
-    )
 }
 
 pub(crate) async fn record(
