@@ -540,6 +540,25 @@ impl Flow {
         q["code"].clone()
     }
 
+    /// Redeems a code at `/oauth/token` (RFC 6749 form) with this flow's verifier.
+    pub async fn token(&self, broker: &Broker, code: &str) -> (u16, Value) {
+        let res = broker
+            .backend()
+            .post(broker.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", self.client_id.as_str()),
+                ("code", code),
+                ("redirect_uri", self.redirect_uri.as_str()),
+                ("code_verifier", self.pkce.verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// Redeems a code at `/api/v1/sign-ins/redeem` with this flow's verifier.
     pub async fn redeem(&self, broker: &Broker, code: &str) -> (u16, Value) {
         redeem(broker, &json!({"client_id": self.client_id, "code": code, "code_verifier": self.pkce.verifier, "redirect_uri": self.redirect_uri})).await

@@ -39,24 +39,6 @@ async fn issued_code(
     (flow, code)
 }
 
-/// `POST /oauth/token` with the flow's verifier: status and body.
-async fn token(broker: &Broker, flow: &Flow, code: &str) -> (u16, Value) {
-    let res = broker
-        .backend()
-        .post(broker.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", "acme"),
-            ("code", code),
-            ("redirect_uri", flow.redirect_uri.as_str()),
-            ("code_verifier", flow.pkce.verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
-}
-
 async fn userinfo(broker: &Broker, access_token: &str) -> (u16, Value) {
     let res = broker
         .backend()
@@ -91,7 +73,7 @@ async fn a_code_issued_before_its_passkey_was_revoked_redeems_nothing_on_any_ins
         .await;
     assert_eq!(s, 204, "{v}");
     assert_invalid_grant(flow.redeem(&sibling, &code).await);
-    assert_invalid_grant(token(&broker, &flow, &code).await);
+    assert_invalid_grant(flow.token(&broker, &code).await);
     assert_invalid_grant(flow.redeem(&broker, &code).await);
 }
 
@@ -107,7 +89,7 @@ async fn a_code_issued_before_its_account_was_deleted_redeems_nothing() {
         )
         .await;
     assert_eq!(s, 204, "{v}");
-    assert_invalid_grant(token(&sibling, &flow, &code).await);
+    assert_invalid_grant(flow.token(&sibling, &code).await);
     assert_invalid_grant(flow.redeem(&broker, &code).await);
 }
 
@@ -115,7 +97,7 @@ async fn a_code_issued_before_its_account_was_deleted_redeems_nothing() {
 async fn an_access_token_of_a_deleted_account_is_invalid_at_userinfo_on_every_instance() {
     let (broker, sibling, mut auth, user_id) = setup().await;
     let (flow, code) = issued_code(&broker, &mut auth, REDIRECT).await;
-    let (s, tokens) = token(&broker, &flow, &code).await;
+    let (s, tokens) = flow.token(&broker, &code).await;
     assert_eq!(s, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     for instance in [&broker, &sibling] {
@@ -156,7 +138,7 @@ async fn a_removed_redirect_uri_takes_its_flows_and_codes_with_it() {
         .await;
     assert_eq!(s, 200, "{v}");
     assert_invalid_grant(flow.redeem(&sibling, &code).await);
-    assert_invalid_grant(token(&broker, &flow, &code).await);
+    assert_invalid_grant(flow.token(&broker, &code).await);
     // The pending flow will never send a code there.
     let credential = auth.authenticate(&options, &pending.issuer).unwrap();
     let (s, v) = pending.post("authentication", &credential).await;
