@@ -234,12 +234,20 @@ async fn existing_database(
     }
 }
 
+/// Logs go to standard error: text or JSON lines, coloured only for a person at a
+/// terminal (see [`colour`]).
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
     });
+    let ansi = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -526,9 +534,28 @@ async fn tenant(
     Ok(())
 }
 
+/// Whether log lines carry ANSI colours: only when they go to a terminal, and never when
+/// `NO_COLOR` is set to anything but the empty string (<https://no-color.org>). A file, a
+/// pipe or journald gets plain text.
+fn colour(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    to_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_at_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(
+            colour(true, Some("".as_ref())),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour(true, Some("1".as_ref())));
+        assert!(!colour(false, None), "a file or a pipe gets no colour");
+        assert!(!colour(false, Some("1".as_ref())));
+    }
 
     #[test]
     fn every_command_has_a_name_that_parses_back_to_it() {
