@@ -1554,3 +1554,109 @@ async fn the_dashboard_shows_the_site_check_and_the_related_origin_labels() {
         "nothing changed"
     );
 }
+
+/// `html` without its `<script>` and `<style>` elements: what a page shows or says.
+fn without_scripts_and_styles(html: &str) -> String {
+    let mut out = html.to_owned();
+    for tag in ["script", "style"] {
+        while let Some(start) = out.find(&format!("<{tag}")) {
+            let close = format!("</{tag}>");
+            let end = out[start..]
+                .find(&close)
+                .map_or(out.len(), |i| start + i + close.len());
+            out.replace_range(start..end, "");
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn pages_and_the_messages_they_show_spell_commands_as_code_not_markdown() {
+    let broker = Broker::start();
+    broker.simple_tenant("shop").await;
+    let session = admin_session(&broker).await;
+    let pkce = latchkey_tests::harness::Pkce::new();
+    let authorize = format!(
+        "/authorize?response_type=code&client_id=shop&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=s",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+        pkce.challenge
+    );
+    let pages = [
+        ("/", None),
+        ("/admin", None),
+        ("/admin/invite/not-an-invitation", None),
+        (authorize.as_str(), None),
+        ("/authorize?client_id=nobody", None),
+        ("/email/verify?token=not-a-token", None),
+        ("/recover?token=not-a-token", None),
+        ("/admin/tenants", Some(&session.client)),
+        ("/admin/tenants/new", Some(&session.client)),
+        ("/admin/tenants/shop", Some(&session.client)),
+        ("/admin/tenants/shop/users", Some(&session.client)),
+        ("/admin/audit", Some(&session.client)),
+        ("/admin/tokens", Some(&session.client)),
+        ("/admin/admins", Some(&session.client)),
+    ];
+    for (path, client) in pages {
+        let res = client
+            .cloned()
+            .unwrap_or_else(|| broker.browser())
+            .get(broker.url(path))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("<html"),
+            "{path} ({status}) is a page: {html}"
+        );
+        let shown = without_scripts_and_styles(&html);
+        assert!(
+            !shown.contains('`'),
+            "{path} ({status}) shows a Markdown backtick: {}",
+            shown
+                .lines()
+                .filter(|l| l.contains('`'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    // The expired-invitation page shows the command that makes a new link, as code.
+    let html = broker
+        .browser()
+        .get(broker.url("/admin/invite/not-an-invitation"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<code id=\"message-command\">latchkey admin invite</code>"),
+        "{html}"
+    );
+
+    // Messages of the ceremony API that the hosted page shows as they are.
+    let stranger = broker.browser();
+    let flow = admin_flow(&broker, &stranger, "/admin/login").await;
+    let (s, body) = flow.post("registration/options", &json!({})).await;
+    assert_eq!(s, 403, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("latchkey admin invite"), "{message}");
+    assert!(!message.contains('`'), "{message}");
+    // And the demo's answer when it is off, which a browser shows.
+    let res = broker
+        .browser()
+        .get(broker.url("/demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    let body: Value = res.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("--demo") && !message.contains('`'),
+        "{message}"
+    );
+}
