@@ -210,16 +210,10 @@ fn spawn_key_refresher(state: web::Data<AppState>) {
 /// The master key: from settings, or (embedded SQLite only) generated once into the data
 /// directory with owner-only permissions.
 pub fn master_key(settings: &Settings) -> Result<[u8; 32], StartError> {
-    if let Some(k) = &settings.master_key {
-        return decode_master_key(k.expose())
-            .ok_or_else(|| StartError::Other("LATCHKEY_MASTER_KEY is not 32 bytes".into()));
+    if let Some(key) = existing_master_key(settings)? {
+        return Ok(key);
     }
     let path = settings.data_dir.join("master.key");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return decode_master_key(&text).ok_or_else(|| {
-            StartError::Other(format!("{} does not hold a 32-byte key", path.display()))
-        });
-    }
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
         StartError::Other(format!(
             "cannot create {}: {e}",
@@ -232,6 +226,24 @@ pub fn master_key(settings: &Settings) -> Result<[u8; 32], StartError> {
         .map_err(|e| StartError::Other(format!("cannot write {}: {e}", path.display())))?;
     tracing::warn!(path = %path.display(), "generated a master key; set LATCHKEY_MASTER_KEY in production and back it up");
     Ok(key)
+}
+
+/// The master key from settings or the data directory's `master.key`, `None` when there
+/// is neither; never generates one (the commands that work on a broker's data need the
+/// key that broker seals its signing keys with).
+pub fn existing_master_key(settings: &Settings) -> Result<Option<[u8; 32]>, StartError> {
+    if let Some(k) = &settings.master_key {
+        return decode_master_key(k.expose())
+            .map(Some)
+            .ok_or_else(|| StartError::Other("LATCHKEY_MASTER_KEY is not 32 bytes".into()));
+    }
+    let path = settings.data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => decode_master_key(&text).map(Some).ok_or_else(|| {
+            StartError::Other(format!("{} does not hold a 32-byte key", path.display()))
+        }),
+        Err(_) => Ok(None),
+    }
 }
 
 #[cfg(unix)]

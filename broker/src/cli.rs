@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sea_orm::DatabaseConnection;
 
 use crate::app::Application;
 use crate::config::{LogFormat, Settings};
@@ -17,6 +18,11 @@ pub struct Cli {
     /// TOML settings file; LATCHKEY_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Data directory: the embedded SQLite database (unless LATCHKEY_DATABASE_URL names
+    /// another) and the generated development master key. Overrides LATCHKEY_DATA_DIR and
+    /// the settings file; default ./latchkey-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -132,10 +138,38 @@ enum TenantCommand {
     },
 }
 
+impl Command {
+    /// The command as typed, for messages: `admin invite`, `tenant list`, …
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Serve { .. } => "serve",
+            Command::Migrate => "migrate",
+            Command::Tenant(TenantCommand::Add { .. }) => "tenant add",
+            Command::Tenant(TenantCommand::List { .. }) => "tenant list",
+            Command::Tenant(TenantCommand::Remove { .. }) => "tenant remove",
+            Command::Keys(KeysCommand::Rotate) => "keys rotate",
+            Command::Keys(KeysCommand::List) => "keys list",
+            Command::Admin(AdminCommand::Invite) => "admin invite",
+            Command::Admin(AdminCommand::Token(TokenCommand::Create { .. })) => {
+                "admin token create"
+            }
+            Command::Admin(AdminCommand::Token(TokenCommand::List { .. })) => "admin token list",
+            Command::Admin(AdminCommand::Token(TokenCommand::Revoke { .. })) => {
+                "admin token revoke"
+            }
+        }
+    }
+}
+
 /// Runs the command line; the process exit code follows.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut settings = match Settings::load(cli.config.as_deref()) {
+    let data_dir = cli.data_dir.clone();
+    let settings = Settings::from_sources(cli.config.as_deref(), |k| match (k, &data_dir) {
+        ("LATCHKEY_DATA_DIR", Some(dir)) => Some(dir.clone()),
+        _ => std::env::var(k).ok(),
+    });
+    let mut settings = match settings {
         Ok(s) => s,
         Err(e) => {
             eprintln!("latchkey: {e}");
@@ -143,6 +177,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(settings.log_format);
+    let name = cli.command.name();
     let result = actix_web::rt::System::new().block_on(async move {
         match cli.command {
             Command::Serve { demo } => {
@@ -153,26 +188,66 @@ pub fn main() -> ExitCode {
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("database: {e}")),
-            Command::Tenant(cmd) => tenant(settings, cmd).await,
-            Command::Keys(cmd) => keys(settings, cmd).await,
-            Command::Admin(cmd) => admin(settings, cmd).await,
+            Command::Tenant(cmd) => {
+                let db = existing_database(&settings, name).await?;
+                tenant(settings, db, cmd).await
+            }
+            Command::Keys(cmd) => {
+                let db = existing_database(&settings, name).await?;
+                keys(settings, db, cmd).await
+            }
+            Command::Admin(cmd) => {
+                let db = existing_database(&settings, name).await?;
+                admin(settings, db, cmd).await
+            }
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("latchkey: {e}");
+            for line in e.lines() {
+                eprintln!("latchkey: {line}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
+/// Opens the database of a broker that already exists, for `latchkey {command}`; when
+/// there is none where the settings point, says where it looked and how to point it at
+/// the server's, and creates nothing.
+async fn existing_database(
+    settings: &Settings,
+    command: &str,
+) -> Result<DatabaseConnection, String> {
+    match crate::db::connect_existing(settings).await {
+        Ok(db) => Ok(db),
+        Err(e @ crate::db::ExistingError::Db(..)) => Err(e.to_string()),
+        Err(e @ crate::db::ExistingError::Missing(_)) => Err(format!(
+            "{e}.\n\
+             `latchkey {command}` works on the database of an existing broker and does not create one.\n\
+             Run it with the server's settings: --data-dir DIR or LATCHKEY_DATA_DIR (the server's data \
+             directory), LATCHKEY_DATABASE_URL (and LATCHKEY_DATABASE_SCHEMA) for its database, or \
+             --config FILE (its settings file).\n\
+             `latchkey serve` and `latchkey migrate` create a new database."
+        )),
+    }
+}
+
+/// Logs go to standard error: text or JSON lines, coloured only for a person at a
+/// terminal (see [`colour`]).
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
     });
+    let ansi = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -203,13 +278,20 @@ async fn serve(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
-async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
-    let db = crate::db::connect(&settings)
-        .await
-        .map_err(|e| format!("database: {e}"))?;
+async fn keys(settings: Settings, db: DatabaseConnection, cmd: KeysCommand) -> Result<(), String> {
     match cmd {
         KeysCommand::Rotate => {
-            let master = crate::app::master_key(&settings).map_err(|e| e.to_string())?;
+            let master = crate::app::existing_master_key(&settings)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "no master key: LATCHKEY_MASTER_KEY is not set and there is no {}.\n\
+                         The signing keys are sealed with the server's master key: run this with \
+                         the server's LATCHKEY_MASTER_KEY (or LATCHKEY_MASTER_KEY_FILE) or its data \
+                         directory (--data-dir DIR or LATCHKEY_DATA_DIR).",
+                        settings.data_dir.join("master.key").display()
+                    )
+                })?;
             let keys = crate::keys::Keys::load(&db, master)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -247,12 +329,13 @@ async fn keys(settings: Settings, cmd: KeysCommand) -> Result<(), String> {
     Ok(())
 }
 
-async fn admin(settings: Settings, cmd: AdminCommand) -> Result<(), String> {
+async fn admin(
+    settings: Settings,
+    db: DatabaseConnection,
+    cmd: AdminCommand,
+) -> Result<(), String> {
     use crate::store::admin as admins;
     use crate::store::audit::{Event, record};
-    let db = crate::db::connect(&settings)
-        .await
-        .map_err(|e| format!("database: {e}"))?;
     let db_err = |e: sea_orm::DbErr| format!("database: {e}");
     match cmd {
         AdminCommand::Invite => {
@@ -343,10 +426,11 @@ async fn admin(settings: Settings, cmd: AdminCommand) -> Result<(), String> {
     Ok(())
 }
 
-async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
-    let db = crate::db::connect(&settings)
-        .await
-        .map_err(|e| format!("database: {e}"))?;
+async fn tenant(
+    settings: Settings,
+    db: DatabaseConnection,
+    cmd: TenantCommand,
+) -> Result<(), String> {
     match cmd {
         TenantCommand::Add {
             client_id,
@@ -448,4 +532,57 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether log lines carry ANSI colours: only when they go to a terminal, and never when
+/// `NO_COLOR` is set to anything but the empty string (<https://no-color.org>). A file, a
+/// pipe or journald gets plain text.
+fn colour(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    to_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_at_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(
+            colour(true, Some("".as_ref())),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!colour(true, Some("1".as_ref())));
+        assert!(!colour(false, None), "a file or a pipe gets no colour");
+        assert!(!colour(false, Some("1".as_ref())));
+    }
+
+    #[test]
+    fn every_command_has_a_name_that_parses_back_to_it() {
+        for args in [
+            &["serve"][..],
+            &["migrate"],
+            &[
+                "tenant",
+                "add",
+                "--client-id",
+                "x",
+                "--redirect-uri",
+                "https://x.example/cb",
+            ],
+            &["tenant", "list"],
+            &["tenant", "remove", "x"],
+            &["keys", "rotate"],
+            &["keys", "list"],
+            &["admin", "invite"],
+            &["admin", "token", "list"],
+            &["admin", "token", "revoke", "x"],
+            &["admin", "token", "create", "--name", "x"],
+        ] {
+            let cli = Cli::try_parse_from(std::iter::once("latchkey").chain(args.iter().copied()))
+                .unwrap();
+            let name = cli.command.name();
+            assert!(args.join(" ").starts_with(name), "{args:?} → {name}");
+        }
+    }
 }

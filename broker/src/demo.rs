@@ -82,7 +82,7 @@ fn enabled(state: &AppState) -> Option<HttpResponse> {
         crate::errors::ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            "The demo is off; start with `latchkey serve --demo`.",
+            "The demo is off. Start the broker with latchkey serve --demo (or LATCHKEY_DEMO=true) to turn it on.",
         )
         .into()
     })

@@ -7,7 +7,8 @@
 //! ceremony state serialises to JSON, and this module sets the challenge both in the
 //! options sent to the browser and in the serialised state. It also adjusts, in the same
 //! two places, what the high-level passkey API fixes: resident keys are required (the
-//! sign-in is discoverable), the user-verification policy follows the tenant, and the
+//! sign-in is discoverable), the user-verification policy follows the tenant (at sign-in
+//! its current policy alone, not the one a passkey was registered under), and the
 //! signature counter check is left to the tenant's `counter_policy`.
 //!
 //! Every edit goes through [`set_path`], which fails loudly when the layout it expects
@@ -374,6 +375,18 @@ impl RelyingParty {
         let state: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
         let mut passkey: Value = serde_json::from_str(passkey).map_err(internal)?;
         set_path(&mut passkey, &["cred", "counter"], 0.into())?;
+        // webauthn-rs also judges UV by the passkey's history: a passkey registered under
+        // `required`, or registered with UV under `preferred`, would need UV forever,
+        // whatever the tenant's policy says now. The contract makes the tenant's current
+        // policy (the state's) the only judge: `required` still refuses UV = 0 in
+        // webauthn-rs's own check, and `preferred` accepts it and reports it
+        // (`user_verified: false`, no `mfa` in `amr`). `discouraged` is the registration
+        // policy for which webauthn-rs defers to the current one.
+        set_path(
+            &mut passkey,
+            &["cred", "registration_policy"],
+            "discouraged".into(),
+        )?;
         let passkey: Passkey = from_value(passkey)?;
         Ok(self
             .webauthn
@@ -516,6 +529,7 @@ pub fn read_attestation(attestation_object: &[u8]) -> Option<AttestedCredential>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use latchkey_tests::authenticator::{SoftAuthenticator, Tamper};
 
     fn rp() -> RelyingParty {
         let origin = Url::parse("http://localhost:8080").unwrap();
@@ -561,6 +575,78 @@ mod tests {
         let state: Value = serde_json::from_str(&state).unwrap();
         assert_eq!(state["ast"]["challenge"], b64(challenge));
         assert_eq!(state["ast"]["policy"], "preferred");
+    }
+
+    /// A relying party on `http://localhost:8080` with UV policy `uv`.
+    fn rp_with(uv: UvPolicy) -> RelyingParty {
+        let origin = Url::parse("http://localhost:8080").unwrap();
+        RelyingParty::new("localhost", "Test", &[origin], uv).unwrap()
+    }
+
+    /// Registers a passkey with UV on `rp`: the serialised passkey and the authenticator.
+    fn register_with_uv(rp: &RelyingParty) -> (String, SoftAuthenticator) {
+        let mut auth = SoftAuthenticator::new().with_uv(true);
+        let (options, state) = rp
+            .start_registration(&[1; 32], Uuid::new_v4(), "a@example.com", "A", &[])
+            .unwrap();
+        let credential = auth.register(&options, "http://localhost:8080").unwrap();
+        let credential: RegisterPublicKeyCredential = serde_json::from_value(credential).unwrap();
+        let (passkey, _) = rp.finish_registration(&credential, &state).unwrap();
+        (serde_json::to_string(&passkey).unwrap(), auth)
+    }
+
+    /// An assertion from `auth` without UV, verified by `rp` against `passkey`.
+    fn sign_in_without_uv(
+        rp: &RelyingParty,
+        auth: &mut SoftAuthenticator,
+        passkey: &str,
+    ) -> Result<AuthenticationResult, CeremonyFailure> {
+        let (options, state) = rp.start_authentication(&[2; 32]).unwrap();
+        let no_uv = Tamper {
+            clear_uv: true,
+            ..Tamper::default()
+        };
+        let assertion = auth
+            .authenticate_with(&options, "http://localhost:8080", &no_uv)
+            .unwrap();
+        let assertion: PublicKeyCredential = serde_json::from_value(assertion).unwrap();
+        rp.finish_authentication(&assertion, &state, passkey)
+    }
+
+    #[test]
+    fn preferred_accepts_an_assertion_without_uv_from_a_passkey_registered_with_uv() {
+        let rp = rp_with(UvPolicy::Preferred);
+        let (passkey, mut auth) = register_with_uv(&rp);
+        let stored: Value = serde_json::from_str(&passkey).unwrap();
+        assert_eq!(stored["cred"]["user_verified"], true);
+        assert_eq!(stored["cred"]["registration_policy"], "preferred");
+        let result = sign_in_without_uv(&rp, &mut auth, &passkey).unwrap();
+        assert!(!result.user_verified());
+    }
+
+    #[test]
+    fn the_current_policy_decides_not_the_one_a_passkey_was_registered_under() {
+        // Registered under `required`, the tenant now `preferred`: accepted.
+        let (passkey, mut auth) = register_with_uv(&rp_with(UvPolicy::Required));
+        let result = sign_in_without_uv(&rp_with(UvPolicy::Preferred), &mut auth, &passkey);
+        assert!(result.is_ok_and(|r| !r.user_verified()));
+        // Registered under `preferred`, the tenant now `required`: refused.
+        let (passkey, mut auth) = register_with_uv(&rp_with(UvPolicy::Preferred));
+        let result = sign_in_without_uv(&rp_with(UvPolicy::Required), &mut auth, &passkey);
+        assert!(matches!(
+            result,
+            Err(CeremonyFailure::UserVerificationRequired)
+        ));
+    }
+
+    #[test]
+    fn required_refuses_an_assertion_without_uv() {
+        let rp = rp_with(UvPolicy::Required);
+        let (passkey, mut auth) = register_with_uv(&rp);
+        assert!(matches!(
+            sign_in_without_uv(&rp, &mut auth, &passkey),
+            Err(CeremonyFailure::UserVerificationRequired)
+        ));
     }
 
     #[test]

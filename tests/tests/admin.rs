@@ -462,6 +462,13 @@ fn the_cli_adds_lists_and_removes_tenants_in_the_same_database() {
             .output()
             .unwrap()
     };
+    // `migrate` makes the database (as `serve` would); the other commands need one.
+    let out = run(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&[
         "tenant",
         "add",
@@ -501,6 +508,165 @@ fn the_cli_adds_lists_and_removes_tenants_in_the_same_database() {
         json!([])
     );
     let _ = ADMIN_TOKEN;
+}
+
+/// Every command that works on a broker's data, as typed after `latchkey`.
+const DATA_COMMANDS: &[&[&str]] = &[
+    &["admin", "invite"],
+    &["admin", "token", "create", "--name", "ci"],
+    &["admin", "token", "list"],
+    &["admin", "token", "revoke", "tok-1"],
+    &[
+        "tenant",
+        "add",
+        "--client-id",
+        "shop",
+        "--redirect-uri",
+        REDIRECT,
+    ],
+    &["tenant", "list"],
+    &["tenant", "remove", "shop"],
+    &["keys", "rotate"],
+    &["keys", "list"],
+];
+
+/// The CLI run from `dir` with only `env` (and PATH) set.
+fn cli_in(dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("LATCHKEY_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+/// Whether the PostgreSQL schema `schema` of `url` exists (asks `psql`).
+fn postgres_schema_exists(url: &str, schema: &str) -> bool {
+    let out = std::process::Command::new("psql")
+        .args([
+            url,
+            "-tAc",
+            &format!(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = '{schema}'"
+            ),
+        ])
+        .output()
+        .expect("psql, to look at the PostgreSQL schemas");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim() != "0"
+}
+
+#[tokio::test]
+async fn cli_commands_on_a_brokers_data_create_no_database_and_say_where_they_looked() {
+    let broker = Broker::start();
+    // Another directory, as an operator's shell would be in, with the settings a test
+    // broker on this backend would get (none on SQLite: the default ./latchkey-data).
+    let elsewhere = temp_dir("latchkey-elsewhere").canonicalize().unwrap();
+    let env = latchkey_tests::harness::database_env();
+    let var = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let looked_at = match var("LATCHKEY_DATABASE_SCHEMA") {
+        Some(schema) => schema,
+        None => elsewhere
+            .join("latchkey-data")
+            .join("latchkey.db")
+            .display()
+            .to_string(),
+    };
+    for args in DATA_COMMANDS {
+        let out = cli_in(&elsewhere, &env, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a result: {err}");
+        assert!(
+            err.contains("no Latchkey database at") && err.contains(&looked_at),
+            "{args:?} does not say where it looked ({looked_at}): {err}"
+        );
+        for way in [
+            "--data-dir",
+            "LATCHKEY_DATA_DIR",
+            "LATCHKEY_DATABASE_URL",
+            "--config",
+        ] {
+            assert!(err.contains(way), "{args:?} does not mention {way}: {err}");
+        }
+        assert!(
+            err.contains(&format!("latchkey {}", args[..2].join(" "))),
+            "{args:?} is not named: {err}"
+        );
+        assert!(
+            !elsewhere.join("latchkey-data").exists(),
+            "{args:?} created a data directory"
+        );
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "{args:?} left something behind"
+        );
+        if let (Some(url), Some(schema)) = (
+            var("LATCHKEY_DATABASE_URL"),
+            var("LATCHKEY_DATABASE_SCHEMA"),
+        ) {
+            assert!(
+                !postgres_schema_exists(&url, &schema),
+                "{args:?} created the schema {schema}"
+            );
+        }
+    }
+
+    // A --data-dir that does not exist is named and left alone.
+    let missing = elsewhere.join("not-the-server");
+    let mut args = vec!["--data-dir", missing.to_str().unwrap(), "admin", "invite"];
+    let out = cli_in(&elsewhere, &[], &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&missing.join("latchkey.db").display().to_string()),
+        "{err}"
+    );
+    assert!(!missing.exists(), "the directory was created");
+
+    // Pointed at the server's data, from the same directory: a link the server accepts.
+    let dir = broker.dir.display().to_string();
+    args.splice(1..2, [dir.as_str()]);
+    let mut env = broker.env().to_vec();
+    env.push(("LATCHKEY_ISSUER".into(), broker.issuer.clone()));
+    let out = cli_in(&elsewhere, &env, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let res = broker
+        .browser()
+        .get(broker.url(&link[broker.issuer.len()..]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303, "the server accepts {link}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    // On SQLite the master key is the data directory's too: a database named by URL
+    // without it gets no new key that the server could not open.
+    if var("LATCHKEY_DATABASE_URL").is_none() {
+        let url = format!("sqlite://{}/latchkey.db", broker.dir.display());
+        let env = [("LATCHKEY_DATABASE_URL".to_owned(), url)];
+        let out = cli_in(&elsewhere, &env, &["keys", "rotate"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("no master key") && err.contains("--data-dir"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
 }
 
 /// Runs the CLI on the database of a running broker, under its issuer.
@@ -1518,5 +1684,111 @@ async fn the_dashboard_shows_the_site_check_and_the_related_origin_labels() {
         five["related_origins"].as_array().unwrap().len(),
         5,
         "nothing changed"
+    );
+}
+
+/// `html` without its `<script>` and `<style>` elements: what a page shows or says.
+fn without_scripts_and_styles(html: &str) -> String {
+    let mut out = html.to_owned();
+    for tag in ["script", "style"] {
+        while let Some(start) = out.find(&format!("<{tag}")) {
+            let close = format!("</{tag}>");
+            let end = out[start..]
+                .find(&close)
+                .map_or(out.len(), |i| start + i + close.len());
+            out.replace_range(start..end, "");
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn pages_and_the_messages_they_show_spell_commands_as_code_not_markdown() {
+    let broker = Broker::start();
+    broker.simple_tenant("shop").await;
+    let session = admin_session(&broker).await;
+    let pkce = latchkey_tests::harness::Pkce::new();
+    let authorize = format!(
+        "/authorize?response_type=code&client_id=shop&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=s",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+        pkce.challenge
+    );
+    let pages = [
+        ("/", None),
+        ("/admin", None),
+        ("/admin/invite/not-an-invitation", None),
+        (authorize.as_str(), None),
+        ("/authorize?client_id=nobody", None),
+        ("/email/verify?token=not-a-token", None),
+        ("/recover?token=not-a-token", None),
+        ("/admin/tenants", Some(&session.client)),
+        ("/admin/tenants/new", Some(&session.client)),
+        ("/admin/tenants/shop", Some(&session.client)),
+        ("/admin/tenants/shop/users", Some(&session.client)),
+        ("/admin/audit", Some(&session.client)),
+        ("/admin/tokens", Some(&session.client)),
+        ("/admin/admins", Some(&session.client)),
+    ];
+    for (path, client) in pages {
+        let res = client
+            .cloned()
+            .unwrap_or_else(|| broker.browser())
+            .get(broker.url(path))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("<html"),
+            "{path} ({status}) is a page: {html}"
+        );
+        let shown = without_scripts_and_styles(&html);
+        assert!(
+            !shown.contains('`'),
+            "{path} ({status}) shows a Markdown backtick: {}",
+            shown
+                .lines()
+                .filter(|l| l.contains('`'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    // The expired-invitation page shows the command that makes a new link, as code.
+    let html = broker
+        .browser()
+        .get(broker.url("/admin/invite/not-an-invitation"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<code id=\"message-command\">latchkey admin invite</code>"),
+        "{html}"
+    );
+
+    // Messages of the ceremony API that the hosted page shows as they are.
+    let stranger = broker.browser();
+    let flow = admin_flow(&broker, &stranger, "/admin/login").await;
+    let (s, body) = flow.post("registration/options", &json!({})).await;
+    assert_eq!(s, 403, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("latchkey admin invite"), "{message}");
+    assert!(!message.contains('`'), "{message}");
+    // And the demo's answer when it is off, which a browser shows.
+    let res = broker
+        .browser()
+        .get(broker.url("/demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    let body: Value = res.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("--demo") && !message.contains('`'),
+        "{message}"
     );
 }

@@ -131,6 +131,124 @@ async fn policy_fields_are_set_through_the_admin_api_and_a_bad_one_is_named() {
     );
 }
 
+/// Signs in on a new flow of `client_id` with `auth`, UV flag cleared when `uv` is false.
+async fn sign_in_with_uv(
+    broker: &Broker,
+    client_id: &str,
+    auth: &mut SoftAuthenticator,
+    uv: bool,
+) -> (Flow, (u16, Value)) {
+    let flow = Flow::open(broker, client_id).await;
+    let options = flow.authentication_options().await;
+    let tamper = Tamper {
+        clear_uv: !uv,
+        ..Tamper::default()
+    };
+    let credential = auth
+        .authenticate_with(&options, &flow.issuer, &tamper)
+        .unwrap();
+    let answer = flow.post("authentication", &credential).await;
+    (flow, answer)
+}
+
+/// Redeems the code of a successful sign-in and returns the sign-in and the id_token's
+/// `amr`, checking the `verify` material with the independent verifier on the way.
+async fn redeemed(broker: &Broker, flow: &Flow, answer: &(u16, Value)) -> (Value, Value) {
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let (status, redeemed) = flow.redeem(broker, &flow.code_from(&answer.1)).await;
+    assert_eq!(status, 200, "{redeemed}");
+    let origins = [broker.issuer.as_str()];
+    let expected = latchkey_tests::verify::Expected {
+        code_challenge: &flow.pkce.challenge,
+        client_id: &flow.client_id,
+        rp_id: "localhost",
+        issuer: &broker.issuer,
+        origins: &origins,
+        user_verification_required: false,
+        max_age_secs: 120,
+    };
+    latchkey_tests::verify::verify_sign_in(&redeemed, &expected).unwrap();
+    let (claims, _) = broker
+        .verify_id_token(redeemed["id_token"].as_str().unwrap(), &flow.client_id)
+        .await;
+    (redeemed["sign_in"].clone(), claims["amr"].clone())
+}
+
+#[tokio::test]
+async fn user_verification_preferred_accepts_a_sign_in_without_uv_from_a_passkey_made_with_it() {
+    let broker = Broker::start();
+    tenant(
+        &broker,
+        "relaxed",
+        json!({"user_verification": "preferred"}),
+    )
+    .await;
+    let mut auth = SoftAuthenticator::new().with_uv(true);
+    let flow = Flow::open(&broker, "relaxed").await;
+    let answer = flow.register(&mut auth, json!({})).await;
+    let (made, amr) = redeemed(&broker, &flow, &answer).await;
+    assert_eq!(made["user_verified"], true);
+    assert_eq!(amr, json!(["swk", "user", "mfa"]));
+
+    // The same passkey without UV: accepted, and reported as such.
+    let (flow, answer) = sign_in_with_uv(&broker, "relaxed", &mut auth, false).await;
+    let (sign_in, amr) = redeemed(&broker, &flow, &answer).await;
+    assert_eq!(sign_in["user_id"], made["user_id"]);
+    assert_eq!(sign_in["credential_id"], made["credential_id"]);
+    assert_eq!(sign_in["user_verified"], false);
+    assert_eq!(amr, json!(["swk", "user"]), "no mfa without UV");
+
+    // The tenant turns to `required`: the same passkey without UV is refused, with UV
+    // it still signs in.
+    let (s, changed) = broker
+        .admin(
+            Method::PATCH,
+            "/tenants/relaxed",
+            Some(json!({"user_verification": "required"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{changed}");
+    let (flow, got) = sign_in_with_uv(&broker, "relaxed", &mut auth, false).await;
+    assert_refused(&got, 400, "user_verification_required");
+    let options = flow.authentication_options().await;
+    let credential = auth.authenticate(&options, &flow.issuer).unwrap();
+    let answer = flow.post("authentication", &credential).await;
+    let (sign_in, _) = redeemed(&broker, &flow, &answer).await;
+    assert_eq!(sign_in["user_verified"], true);
+}
+
+#[tokio::test]
+async fn user_verification_required_refuses_a_sign_in_without_uv_until_the_tenant_prefers_it() {
+    let broker = Broker::start();
+    tenant(&broker, "strict", json!({"user_verification": "required"})).await;
+    let mut auth = SoftAuthenticator::new().with_uv(true);
+    let flow = Flow::open(&broker, "strict").await;
+    let answer = flow.register(&mut auth, json!({})).await;
+    let (made, _) = redeemed(&broker, &flow, &answer).await;
+
+    let (_, got) = sign_in_with_uv(&broker, "strict", &mut auth, false).await;
+    assert_refused(&got, 400, "user_verification_required");
+    assert_eq!(
+        audit_reasons(&broker, "strict").await,
+        ["user_verification"]
+    );
+
+    // The policy is the tenant's as it is now, not as it was when the passkey was made.
+    let (s, changed) = broker
+        .admin(
+            Method::PATCH,
+            "/tenants/strict",
+            Some(json!({"user_verification": "preferred"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{changed}");
+    let (flow, answer) = sign_in_with_uv(&broker, "strict", &mut auth, false).await;
+    let (sign_in, amr) = redeemed(&broker, &flow, &answer).await;
+    assert_eq!(sign_in["credential_id"], made["credential_id"]);
+    assert_eq!(sign_in["user_verified"], false);
+    assert_eq!(amr, json!(["swk", "user"]));
+}
+
 #[tokio::test]
 async fn a_denied_authenticator_is_refused_by_name_and_the_flow_stays_usable() {
     let broker = Broker::start();

@@ -246,6 +246,43 @@ async fn the_embedded_database_files_are_readable_by_their_owner_only() {
     }
 }
 
+#[tokio::test]
+async fn logs_written_to_a_file_or_a_pipe_carry_no_colour_escapes() {
+    // The test broker's standard error goes to a file (broker.log).
+    let broker = Broker::start();
+    broker.simple_tenant("plain").await;
+    let mut auth = SoftAuthenticator::new();
+    let flow = Flow::open(&broker, "plain").await;
+    let (status, answer) = flow.register(&mut auth, json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = flow.redeem(&broker, "not-a-code").await;
+    assert_eq!(status, 400);
+    let logs = broker.logs();
+    assert!(logs.contains("request"), "the broker logs requests");
+    assert_no_escape("the broker's log file", &logs);
+
+    // The command line's, read through a pipe, even when asked for every line.
+    let dir = latchkey_tests::harness::temp_dir("latchkey-nocolour");
+    let out = std::process::Command::new(latchkey_tests::harness::binary())
+        .arg("migrate")
+        .env("LATCHKEY_DATA_DIR", &dir)
+        .env("LATCHKEY_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{logs}");
+    assert!(!logs.trim().is_empty(), "migrate logs at debug");
+    assert_no_escape("migrate's standard error", &logs);
+}
+
+/// Fails, quoting the first such line, when `logs` hold an ESC byte (ANSI escapes).
+fn assert_no_escape(what: &str, logs: &str) {
+    if let Some(line) = logs.lines().find(|l| l.contains('\u{1b}')) {
+        panic!("{what} carries ANSI escapes: {line:?}");
+    }
+}
+
 async fn verify_claims(broker: &Broker, token: &str, client_id: &str) -> Value {
     broker.verify_id_token(token, client_id).await.0
 }

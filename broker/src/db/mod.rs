@@ -93,6 +93,93 @@ fn create_private(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
+/// Why [`connect_existing`] opened no database.
+#[derive(Debug, thiserror::Error)]
+pub enum ExistingError {
+    /// Nothing Latchkey made is where the settings point (no SQLite file, or no
+    /// migrations table in it or in the PostgreSQL schema); nothing was created.
+    #[error("no Latchkey database at {0}")]
+    Missing(String),
+    /// The database is there but could not be opened, read or migrated.
+    #[error("cannot open {0}: {1}")]
+    Db(String, DbErr),
+}
+
+/// Where the database of `settings` is, for a person: the SQLite file as an absolute
+/// path, or the PostgreSQL URL (password hidden) and its schema.
+pub fn describe(settings: &Settings) -> String {
+    let url = &settings.database_url;
+    match (sqlite_path(url), &settings.database_schema) {
+        (Some(path), _) => {
+            let path = std::path::Path::new(&path);
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            format!("the SQLite file {}", absolute.display())
+        }
+        (None, _) if url.starts_with("sqlite:") => format!("the SQLite database {url}"),
+        (None, Some(schema)) => format!(
+            "schema {schema} of the PostgreSQL database {}",
+            crate::config::redact_url(url)
+        ),
+        (None, None) => format!("the PostgreSQL database {}", crate::config::redact_url(url)),
+    }
+}
+
+/// Opens the database of `settings` like [`connect`], but only one that `latchkey serve`
+/// or `latchkey migrate` already made: for the commands that work on a broker's data
+/// (tenants, keys, admin access), where a new empty database would only hide a wrong
+/// `--data-dir`, `LATCHKEY_DATA_DIR` or `LATCHKEY_DATABASE_URL` behind output that looks
+/// normal. Creates no file, directory or schema when there is none.
+pub async fn connect_existing(settings: &Settings) -> Result<DatabaseConnection, ExistingError> {
+    let failed = |e| ExistingError::Db(describe(settings), e);
+    if let Some(path) = sqlite_path(&settings.database_url)
+        && !std::path::Path::new(&path).is_file()
+    {
+        return Err(ExistingError::Missing(describe(settings)));
+    }
+    let mut probe = ConnectOptions::new(settings.database_url.clone());
+    if let Some(schema) = &settings.database_schema {
+        probe.set_schema_search_path(schema.clone());
+    }
+    probe
+        .max_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(settings.db_acquire_timeout))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| o.create_if_missing(false));
+    let probe = Database::connect(probe).await.map_err(failed)?;
+    let made = has_migrations_table(&probe).await;
+    probe.close().await.map_err(failed)?;
+    if !made.map_err(failed)? {
+        return Err(ExistingError::Missing(describe(settings)));
+    }
+    connect(settings).await.map_err(failed)
+}
+
+/// Whether the migrations table of `latchkey-migrations` is in the connection's schema.
+async fn has_migrations_table(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let table = Migrator::migration_table_name().to_string();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1"
+        }
+        _ => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?",
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [table.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0)
+        > 0)
+}
+
 /// A pool of up to `max_connections` to the database of `settings`: its schema on
 /// PostgreSQL, the pragmas of [`sqlite_pragmas`] on SQLite, the timeouts of the settings.
 fn pool_options(settings: &Settings, max_connections: u32) -> ConnectOptions {

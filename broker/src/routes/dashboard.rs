@@ -201,6 +201,8 @@ struct MessagePage {
     l: Layout,
     title: String,
     message: String,
+    /// A command line the message refers to, shown as code below it (empty: none).
+    command: String,
     link: String,
     link_text: String,
 }
@@ -213,12 +215,27 @@ fn message(
     link: &str,
     link_text: &str,
 ) -> HttpResponse {
+    message_with_command(status, l, title, message, "", link, link_text)
+}
+
+/// [`message`] with a command line that the text refers to ("the command below"), shown
+/// as code rather than spelled inside the sentence.
+fn message_with_command(
+    status: StatusCode,
+    l: Layout,
+    title: &str,
+    message: &str,
+    command: &str,
+    link: &str,
+    link_text: &str,
+) -> HttpResponse {
     render(
         status,
         &MessagePage {
             l,
             title: title.into(),
             message: message.into(),
+            command: command.into(),
             link: link.into(),
             link_text: link_text.into(),
         },
@@ -419,11 +436,12 @@ async fn login(state: web::Data<AppState>) -> HttpResponse {
 async fn accept_invite(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     match admins::open_invite(&state.db, &path).await {
         Ok(Some(invite)) => start_sign_in(&state, Some(invite.id)).await,
-        Ok(None) => message(
+        Ok(None) => message_with_command(
             StatusCode::GONE,
             Layout::signed_out(),
             "This invitation cannot be used",
-            "The link has expired (invitations last 15 minutes), was already used, or is not a Latchkey invitation. Ask an admin for a new one, or run `latchkey admin invite` on the server.",
+            "The link has expired (invitations last 15 minutes), was already used, or is not a Latchkey invitation. Ask an admin for a new one; an operator can also make one on the server with this command:",
+            "latchkey admin invite",
             "/admin",
             "Go to the sign-in page",
         ),

@@ -268,7 +268,7 @@ impl From<SignInError> for ApiError {
             SignInError::RegistrationClosed => ApiError::new(
                 status,
                 code,
-                "Admin passkeys are created only from an invitation link. Ask an admin for one, or run `latchkey admin invite` on the server.",
+                "Admin passkeys are created only from an invitation link. Ask an admin for one; an operator can also make one on the server with the command latchkey admin invite.",
             ),
             SignInError::RecoveryLinkExpired => ApiError::new(
                 status,
