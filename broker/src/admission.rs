@@ -57,7 +57,9 @@ impl Admission {
         method: &actix_web::http::Method,
         path: &str,
     ) -> Result<Option<Permit>, Overloaded> {
-        if matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/static/") {
+        if matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.ico")
+            || path.starts_with("/static/")
+        {
             return Ok(None);
         }
         let limit = if method == actix_web::http::Method::GET && path == "/authorize" {
@@ -102,6 +104,7 @@ mod tests {
             a.admit(&Method::GET, "/static/latchkey.js"),
             Ok(None)
         ));
+        assert!(matches!(a.admit(&Method::GET, "/favicon.ico"), Ok(None)));
         assert_eq!(a.in_flight(), 4, "a refusal gives its place back at once");
         drop((call, redeem, first));
         assert_eq!(a.in_flight(), 1);

@@ -36,11 +36,11 @@ fn escape(s: &str) -> String {
 fn page(body: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'"))
         .insert_header(("Cache-Control", "no-store"))
         .body(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-             <title>Demo site</title><style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}\
+             <link rel=\"icon\" href=\"/favicon.ico\" sizes=\"16x16 32x32\"><title>Demo site</title><style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}\
              dt{{font-weight:600}}dd{{margin:0 0 .6rem;font-family:monospace;word-break:break-all}}a,button{{font-size:1rem}}\
              textarea{{width:100%;min-height:5rem;font:inherit}}</style>\
              <script src=\"/latchkey-prf.js\" defer></script><script src=\"/demo.js\" defer></script></head>\
@@ -112,6 +112,14 @@ fn script(body: &'static str) -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
         .body(body)
+}
+
+/// The site's own icon (a house; the broker's pages have a keyhole).
+async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/x-icon")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(&include_bytes!("demo_site_favicon.ico")[..])
 }
 
 async fn prf_js() -> HttpResponse {
@@ -226,6 +234,7 @@ async fn main() -> std::io::Result<()> {
         App::new()
             .app_data(lk.clone())
             .app_data(notes.clone())
+            .route("/favicon.ico", web::get().to(favicon))
             .route("/latchkey-prf.js", web::get().to(prf_js))
             .route("/demo.js", web::get().to(demo_js))
             .route("/note", web::get().to(get_note))

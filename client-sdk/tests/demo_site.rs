@@ -1,6 +1,7 @@
 //! The demo site example (`examples/demo_site.rs`) as a newcomer uses it, without a
 //! browser: its page, "Create a passkey" through the real broker with the software
-//! authenticator, the signed-in page (sub, passkey id, backed up, new user), sign out.
+//! authenticator, the signed-in page (sub, passkey id, backed up, new user), sign out;
+//! and its icon.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use latchkey_tests::authenticator::SoftAuthenticator;
@@ -99,4 +100,31 @@ async fn the_demo_site_signs_in_through_the_broker_and_shows_who_is_signed_in() 
         .await
         .unwrap();
     assert!(page.contains("Sign in with a passkey"), "{page}");
+}
+
+#[tokio::test]
+async fn the_demo_site_has_an_icon_of_its_own_that_its_pages_name_and_allow() {
+    let broker = Broker::start();
+    let site = DemoSite::start(&broker, "demo-icon").await;
+    let base = site.base.clone();
+    let browser = broker.browser();
+    let icon = browser
+        .get(format!("{base}/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status().as_u16(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/x-icon");
+    assert_eq!(&icon.bytes().await.unwrap()[..4], &[0, 0, 1, 0]);
+    let home = browser.get(format!("{base}/")).send().await.unwrap();
+    let csp = home.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("img-src 'self'"), "{csp}");
+    let html = home.text().await.unwrap();
+    assert!(
+        html.contains("<link rel=\"icon\" href=\"/favicon.ico\""),
+        "{html}"
+    );
 }

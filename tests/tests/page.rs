@@ -1,5 +1,5 @@
 //! The hosted page (PROTOCOL §2): headers, the flow cookie, Subresource Integrity of its
-//! script and style sheet, and the view that opens first.
+//! script and style sheet, the view that opens first, and the icon.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
@@ -150,4 +150,50 @@ async fn the_landing_page_offers_the_demo_only_when_it_is_on() {
             "/demo with demo={demo}"
         );
     }
+}
+
+#[tokio::test]
+async fn every_page_names_the_icon_the_broker_serves() {
+    let broker = Broker::start_with(&[("LATCHKEY_DEMO", "true")]);
+    broker.simple_tenant("pages").await;
+    let icon = broker
+        .browser()
+        .get(broker.url("/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status().as_u16(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/x-icon");
+    assert_eq!(icon.headers()["x-content-type-options"], "nosniff");
+    let bytes = icon.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], &[0, 0, 1, 0], "an ICO file");
+
+    let hosted = page(&broker, &[]).await.text().await.unwrap();
+    let error = broker
+        .browser()
+        .get(broker.url("/authorize?client_id=nobody"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut pages = vec![hosted, error];
+    // The landing page, the built-in demo site, the dashboard's sign-in page.
+    for path in ["/", "/demo", "/admin"] {
+        let res = broker.browser().get(broker.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        pages.push(res.text().await.unwrap());
+    }
+    for html in pages {
+        assert_eq!(
+            attr(&html, "<link rel=\"icon\"", "href"),
+            "/favicon.ico",
+            "{html}"
+        );
+    }
+    // The pages' policy lets the icon load from the broker itself.
+    let res = page(&broker, &[]).await;
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("img-src 'self'"), "{csp}");
 }

@@ -83,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(ops::metrics))
         .route("/static/latchkey.js", web::get().to(crate::assets::script))
         .route("/static/latchkey.css", web::get().to(crate::assets::style))
+        .route("/favicon.ico", web::get().to(crate::assets::favicon))
         .route("/authorize", web::get().to(authorize::authorize))
         .route("/demo", web::get().to(crate::demo::home))
         .route("/demo/start", web::get().to(crate::demo::start))
