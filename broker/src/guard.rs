@@ -48,7 +48,7 @@ fn refuse(
     }
     match state {
         Some(s) if !is_api(path) => {
-            crate::pages::error_page(s, status, "This request was refused", message, "")
+            crate::pages::error_page(s, status, "This request was refused", message)
         }
         _ => ApiError::new(status, code, message).into(),
     }

@@ -89,6 +89,36 @@ impl Locale {
         }
     }
 
+    /// The words of the `/authorize` pages that are not the hosted page (errors, the
+    /// finished sign-in).
+    pub fn error_text(self) -> &'static ErrorText {
+        match self {
+            Self::En => &ERRORS_EN,
+            Self::Ja => &ERRORS_JA,
+        }
+    }
+
+    /// The developer's fix for a `redirect_uri` that the tenant has not registered.
+    pub fn unregistered_fix(self, client_id: &str) -> String {
+        match self {
+            Self::En => format!(
+                "The redirect_uri of this request is not one of the redirect URIs registered for client_id “{client_id}”. They are compared character for character (scheme, host, port, path and query; no wildcards). Send a registered one, or register this one in the admin dashboard or with PATCH /api/v1/admin/tenants/{client_id}."
+            ),
+            Self::Ja => format!(
+                "このリクエストの redirect_uri は、client_id「{client_id}」に登録されたリダイレクト URI のどれとも一致しません。スキーム、ホスト、ポート、パス、クエリーまで 1 文字ずつ比較します（ワイルドカードは使えません）。登録済みのものを送るか、管理ダッシュボードまたは PATCH /api/v1/admin/tenants/{client_id} でこの URI を登録してください。"
+            ),
+        }
+    }
+
+    /// The wait of a rate-limited `/authorize`.
+    pub fn wait_then_retry(self, seconds: u64) -> String {
+        match (self, seconds) {
+            (Self::En, 1) => "Wait 1 second, then go back to the site and try again.".into(),
+            (Self::En, n) => format!("Wait {n} seconds, then go back to the site and try again."),
+            (Self::Ja, n) => format!("{n} 秒待ってから、サイトに戻ってもう一度お試しください。"),
+        }
+    }
+
     /// The notice shown when the browser lacks Related Origin Requests.
     pub fn ror_notice(self, rp_id: &str) -> String {
         match self {
@@ -161,6 +191,44 @@ pub struct PageText {
     pub recovery_lead: &'static str,
     /// Its button.
     pub recovery_button: &'static str,
+}
+
+/// The words of the `/authorize` pages other than the hosted page: for the person who
+/// is signing in, and for the site's developer, each told what they can do.
+#[derive(Debug)]
+pub struct ErrorText {
+    /// Heading of the developer's box.
+    pub developer_title: &'static str,
+    /// What the person can do about a site's broken sign-in link.
+    pub person_advice: &'static str,
+    /// That nothing happened.
+    pub not_signed_in: &'static str,
+    /// Heading: a parameter is missing.
+    pub incomplete_title: &'static str,
+    /// No `client_id`.
+    pub no_client_id: &'static str,
+    /// The developer's fix for it.
+    pub no_client_id_fix: &'static str,
+    /// Heading: unknown `client_id`.
+    pub unknown_site_title: &'static str,
+    /// Unknown `client_id`.
+    pub unknown_site: &'static str,
+    /// The developer's fix for it.
+    pub unknown_site_fix: &'static str,
+    /// No `redirect_uri`.
+    pub no_redirect_uri: &'static str,
+    /// The developer's fix for it.
+    pub no_redirect_uri_fix: &'static str,
+    /// Heading: the `redirect_uri` is not registered (or not valid).
+    pub unregistered_title: &'static str,
+    /// It is not registered.
+    pub unregistered: &'static str,
+    /// It is registered but not a valid redirect URI.
+    pub invalid_redirect: &'static str,
+    /// The developer's fix for it.
+    pub invalid_redirect_fix: &'static str,
+    /// Heading: rate limited.
+    pub too_many_title: &'static str,
 }
 
 /// The words of the pages opened from email links (PROTOCOL E4).
@@ -250,6 +318,44 @@ static JA: PageText = PageText {
     recovery_title: "新しいパスキーを作成",
     recovery_lead: "メールアドレスが確認できました。アカウントの新しいパスキーを作成してください。ほかのパスキーはそのまま残ります。",
     recovery_button: "新しいパスキーを作成",
+};
+
+static ERRORS_EN: ErrorText = ErrorText {
+    developer_title: "For the site's developer",
+    person_advice: "Go back to the site and start again from its sign-in button. If you end up here again, the problem is in the site's setup, not in your device or your passkey: let the site know.",
+    not_signed_in: "You have not been signed in and nothing was sent to the site.",
+    incomplete_title: "This sign-in link is incomplete",
+    no_client_id: "The link that brought you here does not say which site you are signing in to, so the sign-in cannot start.",
+    no_client_id_fix: "The request to /authorize has no client_id parameter. Add the client_id of your tenant on this broker.",
+    unknown_site_title: "Unknown site",
+    unknown_site: "The site that sent you here is not registered with this sign-in service, so the sign-in cannot start.",
+    unknown_site_fix: "No tenant on this broker has the client_id of this request. Check the value for typos, and that your site sends people to the right broker (its issuer URL). The broker's operator creates tenants in the admin dashboard, with the admin API or with the command latchkey tenant add.",
+    no_redirect_uri: "The link that brought you here does not say where to return you after signing in, so the sign-in cannot start.",
+    no_redirect_uri_fix: "The request to /authorize has no redirect_uri parameter. Add one of your tenant's registered redirect URIs, exactly as registered.",
+    unregistered_title: "Unregistered return address",
+    unregistered: "The address this sign-in would return you to is not registered for this site, so the sign-in was stopped to protect you.",
+    invalid_redirect: "The address this sign-in would return you to is not valid, so the sign-in was stopped.",
+    invalid_redirect_fix: "This redirect_uri is registered for the tenant but is not a valid redirect URI (https://, or http:// only on localhost and 127.0.0.1; no fragment, no user name). Register a valid one and send that.",
+    too_many_title: "Too many sign-in attempts",
+};
+
+static ERRORS_JA: ErrorText = ErrorText {
+    developer_title: "サイトの開発者の方へ",
+    person_advice: "サイトに戻り、サインインのボタンからもう一度始めてください。再びこのページが表示される場合は、お使いの端末やパスキーではなく、サイトの設定に問題があります。サイトにお知らせください。",
+    not_signed_in: "サインインは行われておらず、サイトには何も送られていません。",
+    incomplete_title: "サインインのリンクが不完全です",
+    no_client_id: "このページを開いたリンクには、どのサイトへのサインインかが含まれていないため、サインインを始められません。",
+    no_client_id_fix: "/authorize へのリクエストに client_id パラメーターがありません。このブローカーに登録したテナントの client_id を付けてください。",
+    unknown_site_title: "登録されていないサイトです",
+    unknown_site: "このページに移動させたサイトは、このサインインサービスに登録されていないため、サインインを始められません。",
+    unknown_site_fix: "このリクエストの client_id を持つテナントは、このブローカーにはありません。値に誤りがないか、サイトが正しいブローカー（issuer の URL）に移動させているかを確認してください。テナントは、ブローカーの運用者が管理ダッシュボード、管理 API、または latchkey tenant add コマンドで作成します。",
+    no_redirect_uri: "このページを開いたリンクには、サインイン後の戻り先が含まれていないため、サインインを始められません。",
+    no_redirect_uri_fix: "/authorize へのリクエストに redirect_uri パラメーターがありません。テナントに登録したリダイレクト URI のいずれかを、登録したとおりに付けてください。",
+    unregistered_title: "登録されていない戻り先です",
+    unregistered: "このサインインの戻り先のアドレスがこのサイト用に登録されていないため、安全のためにサインインを中止しました。",
+    invalid_redirect: "このサインインの戻り先のアドレスが正しくないため、サインインを中止しました。",
+    invalid_redirect_fix: "この redirect_uri はテナントに登録されていますが、リダイレクト URI として有効ではありません（https://、または localhost と 127.0.0.1 でのみ http://。フラグメントやユーザー名は使えません）。有効な URI を登録し、それを送ってください。",
+    too_many_title: "サインインの試行が多すぎます",
 };
 
 static LINK_EN: LinkText = LinkText {

@@ -7,29 +7,51 @@ use actix_web::http::StatusCode;
 use askama::Template as _;
 
 use crate::domain::{RpId, RpMode};
+use crate::i18n::Locale;
 use crate::state::AppState;
 use crate::templates::{AuthorizePage, ErrorPage};
 
-/// Renders the plain-words 400 page used when redirecting would be unsafe.
+/// Renders a page that opens no flow, in `locale`: `fill` sets what it says; by default
+/// it says that nothing was sent to the site.
+pub fn no_flow_page(
+    state: &AppState,
+    locale: Locale,
+    status: StatusCode,
+    fill: impl FnOnce(&mut ErrorPage),
+) -> HttpResponse {
+    let t = locale.error_text();
+    let mut page = ErrorPage {
+        asset_version: state.assets.version.clone(),
+        style_integrity: state.assets.style_integrity.clone(),
+        script_integrity: state.assets.script_integrity.clone(),
+        lang: locale.tag(),
+        title: String::new(),
+        message: String::new(),
+        advice: String::new(),
+        developer_title: t.developer_title.to_owned(),
+        developer: String::new(),
+        footnote: t.not_signed_in.to_owned(),
+        footer: locale.text().footer.to_owned(),
+    };
+    fill(&mut page);
+    match page.render() {
+        Ok(body) => crate::assets::html(status).body(body),
+        Err(e) => crate::errors::ApiError::internal(e).into(),
+    }
+}
+
+/// Renders the plain-words page of a refused request, in English, when redirecting would
+/// be unsafe.
 pub fn error_page(
     state: &AppState,
     status: StatusCode,
     title: &str,
     message: &str,
-    detail: &str,
 ) -> HttpResponse {
-    let page = ErrorPage {
-        asset_version: state.assets.version.clone(),
-        style_integrity: state.assets.style_integrity.clone(),
-        script_integrity: state.assets.script_integrity.clone(),
-        title: title.to_owned(),
-        message: message.to_owned(),
-        detail: detail.to_owned(),
-    };
-    match page.render() {
-        Ok(body) => crate::assets::html(status).body(body),
-        Err(e) => crate::errors::ApiError::internal(e).into(),
-    }
+    no_flow_page(state, Locale::En, status, |p| {
+        p.title = title.to_owned();
+        p.message = message.to_owned();
+    })
 }
 
 /// Renders the hosted page of a flow in `view` (`login`, `create`, or `recovery` with the
@@ -37,7 +59,7 @@ pub fn error_page(
 pub fn hosted_page(
     state: &AppState,
     tenant: &crate::store::tenants::Tenant,
-    locale: crate::i18n::Locale,
+    locale: Locale,
     flow_id: String,
     view: &str,
     login_hint: String,

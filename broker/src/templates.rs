@@ -65,7 +65,9 @@ pub struct EmailLinkPage {
     pub footer: String,
 }
 
-/// A plain-words error page that never redirects.
+/// A plain-words page that opens no flow and never redirects. It says what happened and
+/// what the person can do; for a site's mistake, a box tells the site's developer how to
+/// fix it.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
@@ -75,12 +77,22 @@ pub struct ErrorPage {
     pub style_integrity: String,
     /// SRI of the script.
     pub script_integrity: String,
+    /// The page's language tag.
+    pub lang: &'static str,
     /// Heading.
     pub title: String,
-    /// What happened, for a person.
+    /// What happened, for the person.
     pub message: String,
-    /// What the site owner should fix ("" when nothing).
-    pub detail: String,
+    /// What the person can do ("" when the message says it).
+    pub advice: String,
+    /// Heading of the developer's box.
+    pub developer_title: String,
+    /// What the site's developer should fix ("" when nothing).
+    pub developer: String,
+    /// A closing line ("" for none).
+    pub footnote: String,
+    /// Footer.
+    pub footer: String,
 }
 
 /// The built-in demo site's page (`--demo`).

@@ -1,5 +1,6 @@
 //! The hosted page (PROTOCOL §2): headers, the flow cookie, Subresource Integrity of its
-//! script and style sheet, the view that opens first, and the icon.
+//! script and style sheet, the view that opens first, the error pages of `/authorize`,
+//! and the icon.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
@@ -150,6 +151,86 @@ async fn the_landing_page_offers_the_demo_only_when_it_is_on() {
             "/demo with demo={demo}"
         );
     }
+}
+
+#[tokio::test]
+async fn authorize_error_pages_tell_the_person_and_the_sites_developer_what_each_can_do() {
+    let broker = Broker::start();
+    broker.simple_tenant("pages").await;
+    let c = Pkce::new().challenge;
+    let get = |q: Vec<(&'static str, String)>, lang: &'static str| {
+        let client = broker.browser();
+        let url = broker.url("/authorize");
+        async move {
+            let res = client
+                .get(url)
+                .query(&q)
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 400, "{q:?}");
+            assert!(res.headers().get("location").is_none());
+            res.text().await.unwrap().replace("&#39;", "'")
+        }
+    };
+    let base = |client: &str, redirect: &str| {
+        vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", client.to_owned()),
+            ("redirect_uri", redirect.to_owned()),
+            ("code_challenge", c.clone()),
+            ("code_challenge_method", "S256".to_owned()),
+            ("state", "s".to_owned()),
+        ]
+    };
+    let cases = [
+        (
+            base("nobody", REDIRECT),
+            "not registered with this sign-in service",
+            "No tenant on this broker has the client_id",
+        ),
+        (
+            base("pages", "https://evil.example/cb"),
+            "not registered for this site",
+            "registered for client_id “pages”",
+        ),
+        (
+            base("pages", REDIRECT)
+                .into_iter()
+                .filter(|(k, _)| *k != "client_id")
+                .collect(),
+            "does not say which site",
+            "has no client_id parameter",
+        ),
+        (
+            base("pages", REDIRECT)
+                .into_iter()
+                .filter(|(k, _)| *k != "redirect_uri")
+                .collect(),
+            "does not say where to return you",
+            "has no redirect_uri parameter",
+        ),
+    ];
+    for (q, person, developer) in cases {
+        let html = get(q, "en").await;
+        assert!(html.contains(person), "{person}: {html}");
+        // The person is told what to do themselves, not to find the site's owner.
+        assert!(
+            html.contains("Go back to the site and start again"),
+            "{html}"
+        );
+        assert!(!html.contains("Contact the site"), "{html}");
+        // The developer's box says what to change.
+        let i = html.find("id=\"developer\"").expect("a developer's box");
+        assert!(html[i..].contains("For the site's developer"), "{html}");
+        assert!(html[i..].contains(developer), "{developer}: {html}");
+        assert!(html.contains("nothing was sent to the site"));
+    }
+    let html = get(base("pages", "https://evil.example/cb"), "ja,en;q=0.5").await;
+    assert!(html.contains("<html lang=\"ja\">"), "{html}");
+    assert!(html.contains("サイトの開発者の方へ"), "{html}");
+    assert!(html.contains("PATCH /api/v1/admin/tenants/pages"), "{html}");
 }
 
 #[tokio::test]

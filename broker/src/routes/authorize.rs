@@ -8,7 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::db::entities::flow;
 use crate::domain::{CodeChallenge, RedirectUri, State};
-use crate::pages::{error_page, hosted_page};
+use crate::i18n::Locale;
+use crate::pages::{hosted_page, no_flow_page};
 use crate::state::AppState;
 use crate::store;
 use crate::util::{now, random_token, sha256_b64};
@@ -31,65 +32,95 @@ fn error_redirect(
         .finish()
 }
 
+/// The `400` page of a request that names no usable client or return address (RFC 6749
+/// §4.1.2.1: never a redirect): what happened and what the person can do, and in a box
+/// of its own what the site's developer should fix.
+fn site_error(
+    state: &AppState,
+    locale: Locale,
+    title: &str,
+    message: &str,
+    developer: String,
+) -> HttpResponse {
+    no_flow_page(state, locale, StatusCode::BAD_REQUEST, |p| {
+        p.title = title.to_owned();
+        p.message = message.to_owned();
+        p.advice = locale.error_text().person_advice.to_owned();
+        p.developer = developer;
+    })
+}
+
 /// `GET /authorize`
 pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(wait) = crate::web::rate_limit(&state, &req, "authorize") {
-        return too_many(&state, wait);
+        let (params, _) = crate::web::read_query(req.query_string());
+        let locale = Locale::negotiate(
+            params.get("ui_locales").map(String::as_str),
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        return too_many(&state, locale, wait);
     }
     let (params, duplicate) = crate::web::read_query(req.query_string());
     let get = |k: &str| params.get(k).map(String::as_str);
+    let locale = Locale::negotiate(
+        get("ui_locales"),
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let t = locale.error_text();
 
     // RFC 6749 §4.1.2.1: without a known client and an exactly registered redirect URI,
     // never redirect.
-    let owner_fix =
-        "The site that sent you here is not set up correctly. Contact the site's owner.";
     let Some(client_id) = get("client_id") else {
-        return error_page(
+        return site_error(
             &state,
-            StatusCode::BAD_REQUEST,
-            "This sign-in link is incomplete",
-            "The link that brought you here has no client_id.",
-            owner_fix,
+            locale,
+            t.incomplete_title,
+            t.no_client_id,
+            t.no_client_id_fix.into(),
         );
     };
     let tenant = match store::tenants::get(&state.db, client_id).await {
         Ok(Some(t)) => t,
         Ok(None) => {
-            return error_page(
+            return site_error(
                 &state,
-                StatusCode::BAD_REQUEST,
-                "Unknown site",
-                "The site that sent you here is not registered with this sign-in service.",
-                owner_fix,
+                locale,
+                t.unknown_site_title,
+                t.unknown_site,
+                t.unknown_site_fix.into(),
             );
         }
         Err(e) => return crate::errors::ApiError::from(e).into(),
     };
     let Some(redirect_raw) = get("redirect_uri") else {
-        return error_page(
+        return site_error(
             &state,
-            StatusCode::BAD_REQUEST,
-            "This sign-in link is incomplete",
-            "The link that brought you here has no redirect_uri.",
-            owner_fix,
+            locale,
+            t.incomplete_title,
+            t.no_redirect_uri,
+            t.no_redirect_uri_fix.into(),
         );
     };
     if !RedirectUri::is_registered(&tenant.redirect_uris, redirect_raw) {
-        return error_page(
+        return site_error(
             &state,
-            StatusCode::BAD_REQUEST,
-            "Unregistered return address",
-            "The address this sign-in would return you to is not registered for this site, so it was stopped.",
-            "The redirect_uri must match one of the tenant's registered redirect URIs exactly.",
+            locale,
+            t.unregistered_title,
+            t.unregistered,
+            locale.unregistered_fix(&tenant.client_id),
         );
     }
     let Ok(redirect) = RedirectUri::parse(redirect_raw) else {
-        return error_page(
+        return site_error(
             &state,
-            StatusCode::BAD_REQUEST,
-            "Unregistered return address",
-            "The return address of this sign-in is not valid.",
-            owner_fix,
+            locale,
+            t.unregistered_title,
+            t.invalid_redirect,
+            t.invalid_redirect_fix.into(),
         );
     };
 
@@ -193,7 +224,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     if let Err(refusal) =
         crate::security::open_flow_quota(&state, crate::web::client_ip(&req, &state.settings)).await
     {
-        return too_many(&state, refusal.retry_after);
+        return too_many(&state, locale, refusal.retry_after);
     }
     let created = state
         .writer
@@ -203,12 +234,6 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         return crate::errors::ApiError::from(e).into();
     }
 
-    let locale = crate::i18n::Locale::negotiate(
-        get("ui_locales"),
-        req.headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    );
     let body = match hosted_page(
         &state,
         &tenant,
@@ -234,14 +259,11 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 }
 
 /// The `429` page of a client over a rate limit, with `Retry-After`.
-fn too_many(state: &AppState, wait: u64) -> HttpResponse {
-    let mut res = error_page(
-        state,
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too many sign-in attempts",
-        &format!("Wait {wait} seconds, then go back to the site and try again."),
-        "",
-    );
+fn too_many(state: &AppState, locale: Locale, wait: u64) -> HttpResponse {
+    let mut res = no_flow_page(state, locale, StatusCode::TOO_MANY_REQUESTS, |p| {
+        p.title = locale.error_text().too_many_title.to_owned();
+        p.message = locale.wait_then_retry(wait);
+    });
     if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
         res.headers_mut().insert(header::RETRY_AFTER, v);
     }
