@@ -131,6 +131,16 @@ impl RedirectUri {
         registered.iter().any(|r| r == presented)
     }
 
+    /// The site's address for a link back to it: the origin of the URI, with a `/`
+    /// (`https://shop.example/`). A page may link to it without becoming an open
+    /// redirect, as the URI is one the tenant registered.
+    pub fn site_url(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(url) => format!("{}/", url.origin().ascii_serialization()),
+            Err(_) => String::new(),
+        }
+    }
+
     /// Builds `redirect_uri?key=value&…`, appending to an existing query correctly.
     pub fn with_query(&self, pairs: &[(&str, &str)]) -> String {
         match Url::parse(&self.0) {
@@ -536,6 +546,22 @@ mod tests {
             r.with_query(&[("code", "c")]),
             "https://site.example/cb?code=c"
         );
+    }
+
+    #[test]
+    fn the_site_url_is_the_origin_of_the_redirect_uri_and_nothing_more() {
+        for (uri, site) in [
+            ("https://site.example/cb?x=1", "https://site.example/"),
+            (
+                "https://site.example:8443/a/b/cb",
+                "https://site.example:8443/",
+            ),
+            ("https://site.example:443/cb", "https://site.example/"),
+            ("http://localhost:8081/callback", "http://localhost:8081/"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1/"),
+        ] {
+            assert_eq!(RedirectUri::parse(uri).unwrap().site_url(), site, "{uri}");
+        }
     }
 
     #[test]

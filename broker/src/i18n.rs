@@ -1,8 +1,9 @@
 //! The hosted page's languages: English and Japanese, chosen from the `ui_locales`
 //! parameter (OpenID Connect Core §3.1.2.1, space-separated BCP 47 tags in order of
 //! preference), then the `Accept-Language` header (RFC 9110 §12.5.4, q-values), then
-//! English. The page's script carries its own messages for both languages and reads
-//! the `lang` attribute.
+//! English. The page's script carries most of its messages for both languages and reads
+//! the `lang` attribute; the words added since are rendered into the page from here (a
+//! `<template id="latchkey-words">` the script reads), so that they live in one place.
 
 /// A language of the hosted page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +96,26 @@ impl Locale {
         match self {
             Self::En => &ERRORS_EN,
             Self::Ja => &ERRORS_JA,
+        }
+    }
+
+    /// The link back to the site ("Back to Northwind Books").
+    pub fn back_to_site(self, site: &str) -> String {
+        match self {
+            Self::En => format!("Back to {site}"),
+            Self::Ja => format!("{site} に戻る"),
+        }
+    }
+
+    /// The lead of the page that a finished sign-in's `/authorize` address answers.
+    pub fn finished_lead(self, site: &str) -> String {
+        match self {
+            Self::En => format!(
+                "You already signed in to {site} from this page. There is nothing more to do here."
+            ),
+            Self::Ja => format!(
+                "このページから {site} へのサインインは既に完了しています。ここで行うことはもうありません。"
+            ),
         }
     }
 
@@ -191,6 +212,10 @@ pub struct PageText {
     pub recovery_lead: &'static str,
     /// Its button.
     pub recovery_button: &'static str,
+    /// The flow has issued its code (the page came back, e.g. with the Back button).
+    pub finished: &'static str,
+    /// The flow has expired or is unknown.
+    pub gone: &'static str,
 }
 
 /// The words of the `/authorize` pages other than the hosted page: for the person who
@@ -227,6 +252,10 @@ pub struct ErrorText {
     pub invalid_redirect: &'static str,
     /// The developer's fix for it.
     pub invalid_redirect_fix: &'static str,
+    /// Heading: this authorization request already issued its code.
+    pub finished_title: &'static str,
+    /// What to do after a finished sign-in.
+    pub finished_advice: &'static str,
     /// Heading: rate limited.
     pub too_many_title: &'static str,
 }
@@ -287,6 +316,8 @@ static EN: PageText = PageText {
     recovery_title: "Create a new passkey",
     recovery_lead: "Your email address is confirmed. Create a new passkey for your account; your other passkeys stay as they are.",
     recovery_button: "Create a new passkey",
+    finished: "This sign-in is already finished. To sign in again, or as someone else, start from the site.",
+    gone: "This sign-in page has expired. Go back to the site and start again.",
 };
 
 static JA: PageText = PageText {
@@ -318,6 +349,8 @@ static JA: PageText = PageText {
     recovery_title: "新しいパスキーを作成",
     recovery_lead: "メールアドレスが確認できました。アカウントの新しいパスキーを作成してください。ほかのパスキーはそのまま残ります。",
     recovery_button: "新しいパスキーを作成",
+    finished: "このサインインは既に完了しています。もう一度、または別のアカウントでサインインするには、サイトから始めてください。",
+    gone: "このサインインページは有効期限が切れています。サイトに戻って、もう一度始めてください。",
 };
 
 static ERRORS_EN: ErrorText = ErrorText {
@@ -336,6 +369,8 @@ static ERRORS_EN: ErrorText = ErrorText {
     unregistered: "The address this sign-in would return you to is not registered for this site, so the sign-in was stopped to protect you.",
     invalid_redirect: "The address this sign-in would return you to is not valid, so the sign-in was stopped.",
     invalid_redirect_fix: "This redirect_uri is registered for the tenant but is not a valid redirect URI (https://, or http:// only on localhost and 127.0.0.1; no fragment, no user name). Register a valid one and send that.",
+    finished_title: "This sign-in is already finished",
+    finished_advice: "To sign in again, or as someone else, start from the site.",
     too_many_title: "Too many sign-in attempts",
 };
 
@@ -355,6 +390,8 @@ static ERRORS_JA: ErrorText = ErrorText {
     unregistered: "このサインインの戻り先のアドレスがこのサイト用に登録されていないため、安全のためにサインインを中止しました。",
     invalid_redirect: "このサインインの戻り先のアドレスが正しくないため、サインインを中止しました。",
     invalid_redirect_fix: "この redirect_uri はテナントに登録されていますが、リダイレクト URI として有効ではありません（https://、または localhost と 127.0.0.1 でのみ http://。フラグメントやユーザー名は使えません）。有効な URI を登録し、それを送ってください。",
+    finished_title: "このサインインは既に完了しています",
+    finished_advice: "もう一度、または別のアカウントでサインインするには、サイトから始めてください。",
     too_many_title: "サインインの試行が多すぎます",
 };
 

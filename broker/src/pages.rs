@@ -28,6 +28,8 @@ pub fn no_flow_page(
         title: String::new(),
         message: String::new(),
         advice: String::new(),
+        back_href: String::new(),
+        back_label: String::new(),
         developer_title: t.developer_title.to_owned(),
         developer: String::new(),
         footnote: t.not_signed_in.to_owned(),
@@ -54,13 +56,24 @@ pub fn error_page(
     })
 }
 
+/// What the hosted page knows of its flow.
+pub struct HostedFlow {
+    /// The flow id.
+    pub id: String,
+    /// The site's address ([`crate::domain::RedirectUri::site_url`] of the flow's
+    /// redirect URI).
+    pub site_url: String,
+    /// Seconds until the flow expires.
+    pub seconds_left: i64,
+}
+
 /// Renders the hosted page of a flow in `view` (`login`, `create`, or `recovery` with the
 /// recovery link's token).
 pub fn hosted_page(
     state: &AppState,
     tenant: &crate::store::tenants::Tenant,
     locale: Locale,
-    flow_id: String,
+    flow: HostedFlow,
     view: &str,
     login_hint: String,
     recovery_token: String,
@@ -78,7 +91,7 @@ pub fn hosted_page(
         style_integrity: state.assets.style_integrity.clone(),
         script_integrity: state.assets.script_integrity.clone(),
         tenant_name: tenant.name.clone(),
-        flow_id,
+        flow_id: flow.id,
         rp_id: tenant.rp_id.clone(),
         rp_mode: tenant.rp_mode.as_str().to_owned(),
         needs_related_origins,
@@ -86,6 +99,9 @@ pub fn hosted_page(
         login_hint,
         recovery_offered: crate::signin::recovery::offered(state, tenant),
         recovery_token,
+        site_url: flow.site_url,
+        back_to_site: locale.back_to_site(&tenant.name),
+        flow_seconds_left: flow.seconds_left.max(0),
     };
     page.render().map_err(crate::errors::ApiError::internal)
 }

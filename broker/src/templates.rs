@@ -38,6 +38,12 @@ pub struct AuthorizePage {
     pub recovery_offered: bool,
     /// The recovery link's token, in recovery mode (`initial_view` `recovery`); else "".
     pub recovery_token: String,
+    /// The site's address: the origin of the flow's registered redirect URI.
+    pub site_url: String,
+    /// "Back to …" in that language.
+    pub back_to_site: String,
+    /// Seconds the flow has left: the page says so itself once they have passed.
+    pub flow_seconds_left: i64,
 }
 
 /// A page opened from an email link (PROTOCOL E4): a message, and a button that posts the
@@ -65,9 +71,9 @@ pub struct EmailLinkPage {
     pub footer: String,
 }
 
-/// A plain-words page that opens no flow and never redirects. It says what happened and
-/// what the person can do; for a site's mistake, a box tells the site's developer how to
-/// fix it.
+/// A plain-words page that opens no flow and never redirects: an error, or a sign-in
+/// that is already finished. It says what happened and what the person can do; for a
+/// site's mistake, a box tells the site's developer how to fix it.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
@@ -85,6 +91,10 @@ pub struct ErrorPage {
     pub message: String,
     /// What the person can do ("" when the message says it).
     pub advice: String,
+    /// A link back to the site: the origin of a registered redirect URI ("" for none).
+    pub back_href: String,
+    /// Its words.
+    pub back_label: String,
     /// Heading of the developer's box.
     pub developer_title: String,
     /// What the site's developer should fix ("" when nothing).

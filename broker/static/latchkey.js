@@ -16,6 +16,10 @@
   const siteMode = meta('latchkey-rp-mode') === 'site';
   const needsRor = meta('latchkey-needs-related-origins') === 'true';
   const recoveryToken = meta('latchkey-recovery-token'); // opened from a recovery link (E4)
+  // When the flow expires, by this page's clock (it starts after the server's, so the
+  // page never gives up before the broker does).
+  const secondsLeft = meta('latchkey-flow-seconds-left');
+  const flowDeadline = secondsLeft === '' ? Infinity : Date.now() + Math.max(0, Number(secondsLeft) || 0) * 1000;
   const API = '/api/v1/flows/' + encodeURIComponent(flow);
   const PKC = window.PublicKeyCredential;
 
@@ -23,7 +27,8 @@
     signin: $('signin-button'), create: $('create-button'), form: $('create-form'),
     email: $('email'), displayName: $('display-name'), status: $('status'),
     error: $('error'), errorMessage: $('error-message'), retry: $('retry-button'),
-    errorLogin: $('error-show-login'), viewLogin: $('view-login'), viewCreate: $('view-create'),
+    errorLogin: $('error-show-login'), errorBack: $('error-back'),
+    viewLogin: $('view-login'), viewCreate: $('view-create'),
     showCreate: $('show-create'), showLogin: $('show-login'), rorNotice: $('ror-notice'),
     username: $('username'), usernameField: $('username-field'),
     viewRecover: $('view-recover'), showRecover: $('show-recover'), recoverForm: $('recover-form'),
@@ -33,6 +38,13 @@
   };
 
   // ---- Words, in the page's language (the server picks it: ui_locales, Accept-Language) ----
+  // The server renders the newer words from broker/src/i18n.rs into a <template>.
+  function word(key) {
+    const tpl = $('latchkey-words');
+    const el = tpl && tpl.content ? tpl.content.querySelector('[data-word="' + key + '"]') : null;
+    return el ? el.textContent.trim() : '';
+  }
+
   const STRINGS = {
     en: {
       preparingSignIn: 'Preparing sign-in…',
@@ -46,7 +58,6 @@
       sendingLink: 'Sending…',
       linkSent: 'If a confirmed account here uses this address, we have emailed it a link. Open the link in this browser within 15 minutes.',
       enterEmail: 'Enter the email address of your account.',
-      expired: 'This sign-in page has expired. Go back to the site and start again.',
       api: {
         flow_binding_mismatch: 'This sign-in was started in another browser or tab, or this browser did not keep its cookie. Go back to the site and start again in this browser.',
         challenge_expired: 'The sign-in request timed out. Try again.',
@@ -95,7 +106,6 @@
       sendingLink: '送信しています…',
       linkSent: 'このアドレスを使う確認済みのアカウントがあれば、リンクをメールでお送りしました。15 分以内に、このブラウザーでリンクを開いてください。',
       enterEmail: 'アカウントのメールアドレスを入力してください。',
-      expired: 'このサインインページは有効期限が切れています。サイトに戻って、もう一度始めてください。',
       api: {
         flow_binding_mismatch: 'このサインインは別のブラウザーやタブで始まったか、このブラウザーが Cookie を保持していません。サイトに戻り、このブラウザーでもう一度始めてください。',
         challenge_expired: 'サインインの要求が時間切れになりました。もう一度お試しください。',
@@ -352,6 +362,8 @@
     setStatus('');
     ui.retry.hidden = opts.retry === false;
     ui.errorLogin.hidden = !opts.signInInstead;
+    if (ui.errorBack) ui.errorBack.hidden = !opts.back;
+    ui.error.classList.toggle('info', opts.info === true);
     ui.error.hidden = false;
     ui.errorMessage.textContent = text;
   }
@@ -362,8 +374,24 @@
     delete document.body.dataset.error;
   }
 
+  // The flow can no longer be used: it has issued its code (the page came back, e.g. with
+  // the Back button), expired, or is unknown. The views go, so that nothing looks usable,
+  // and the message says so with the way back to the site.
+  function endFlow(code, text) {
+    finished = true;
+    stopConditional();
+    const all = views();
+    Object.keys(all).forEach((k) => { if (all[k]) all[k].hidden = true; });
+    document.body.dataset.view = 'none';
+    setStatus('');
+    showError(code, text, { retry: false, back: true, info: true });
+    setBusy(running);
+  }
+
+  const flowIsOver = () => Date.now() >= flowDeadline;
+
   // ---- Errors in plain words ----
-  const EXPIRED = T.expired;
+  const EXPIRED = word('gone');
   const NO_RETRY = ['flow_not_found', 'flow_expired', 'flow_binding_mismatch', 'recovery_link_expired', 'recovery_unavailable'];
   const fill = (text, name) => text.split('{site}').join(site).split('{model}').join(T.model(name));
 
@@ -381,6 +409,11 @@
 
   function handleApiError(err) {
     const code = err.code;
+    if (code === 'flow_expired' || code === 'flow_not_found') {
+      return err.body.finished === true
+        ? endFlow('flow_finished', word('finished'))
+        : endFlow(code, EXPIRED);
+    }
     // A passkey the broker does not know (revoked, or just refused by the site's policy
     // at creation): tell the password manager to forget it.
     if (err.body.credential_id && (code === 'unknown_credential' || err.body.reason)) {
@@ -394,7 +427,7 @@
       setTimeout(() => setBusy(running), n * 1000 + 50);
     }
     if (NO_RETRY.indexOf(code) >= 0) finished = true; // the flow cannot be used again
-    showError(code, text, { retry: NO_RETRY.indexOf(code) < 0 });
+    showError(code, text, { retry: NO_RETRY.indexOf(code) < 0, back: code === 'flow_binding_mismatch' });
   }
 
   function handleWebAuthnError(err, action) {
@@ -540,6 +573,7 @@
 
   function startConditional() {
     if (finished || running || conditional || document.body.dataset.conditional !== 'on') return;
+    if (flowIsOver()) return;
     if (ui.viewLogin.hidden) return;
     const c = { controller: new AbortController(), settled: null };
     conditional = c;
@@ -657,6 +691,7 @@
 
   async function run(action) {
     if (running || finished) return;
+    if (flowIsOver()) return endFlow('flow_expired', EXPIRED); // no ceremony on a dead flow
     running = true;
     // The autofill request first gives way: its options call must not land after ours,
     // and a browser runs one WebAuthn request at a time.
@@ -677,7 +712,7 @@
       setBusy(false);
     }
     if (!ui.error.hidden) { // move focus to the first usable action of the error
-      const target = [ui.retry, ui.errorLogin].find((b) => !b.hidden && !b.disabled);
+      const target = [ui.retry, ui.errorLogin, ui.errorBack].find((b) => b && !b.hidden && !b.disabled);
       (target || ui.errorMessage).focus();
     }
   }
@@ -733,12 +768,18 @@
       ui.recoverShowLogin.addEventListener('click', () => showView('login'));
     }
     if (ui.recoveryCreate) ui.recoveryCreate.addEventListener('click', () => run('recovery'));
-    // Back from the site after a redirect: the flow has been used up.
+    // Back from the site (the page restored from the back/forward cache): after a
+    // redirect the flow has issued its code; otherwise it may have expired meanwhile.
     window.addEventListener('pageshow', (e) => {
-      if (e.persisted && document.body.dataset.state === 'redirecting') {
-        showError('flow_expired', EXPIRED, { retry: false });
-      }
+      if (!e.persisted) return;
+      if (document.body.dataset.state === 'redirecting') endFlow('flow_finished', word('finished'));
+      else if (!finished && flowIsOver()) endFlow('flow_expired', EXPIRED);
     });
+    // The page says so itself when its flow expires, before anyone presses a button.
+    if (Number.isFinite(flowDeadline)) {
+      setTimeout(() => { if (!finished && !running) endFlow('flow_expired', EXPIRED); },
+        Math.max(0, flowDeadline - Date.now()));
+    }
     checkCapabilities().finally(() => {
       if (!document.body.dataset.state) document.body.dataset.state = 'ready';
     });

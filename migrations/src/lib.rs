@@ -12,6 +12,7 @@ mod m20261125_000002_admin;
 mod m20261125_000003_security;
 mod m20261125_000004_passkey_features;
 mod m20261129_000005_recovery;
+mod m20261201_000006_flow_challenge;
 
 /// The ordered list of Latchkey's migrations.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_security::Migration),
             Box::new(m20261125_000004_passkey_features::Migration),
             Box::new(m20261129_000005_recovery::Migration),
+            Box::new(m20261201_000006_flow_challenge::Migration),
         ]
     }
 

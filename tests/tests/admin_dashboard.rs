@@ -257,10 +257,14 @@ async fn an_invited_admin_creates_a_tenant_and_revokes_a_passkey_in_chromium() {
     follow(&page, "#confirm").await;
     assert!(text(&page).await.contains("The passkey was revoked"));
 
-    // Its next use answers unknown_credential.
+    // Its next use answers unknown_credential (a new authorization request, with a
+    // code_challenge of its own: the first one has issued its code).
+    let again = Pkce::new();
     user.goto(&format!(
         "{}&prompt=login",
-        authorize.replace("&prompt=create", "")
+        authorize
+            .replace("&prompt=create", "")
+            .replace(&pkce.challenge, &again.challenge)
     ))
     .await;
     user.wait_for("document.body.dataset.state === 'ready'", WAIT)

@@ -53,6 +53,54 @@ async fn code_after_redirect(page: &Page, redirect_uri: &str) -> String {
         .expect("code in redirect")
 }
 
+/// Where screenshots go: `LATCHKEY_SCREENSHOTS` when set, else `target/screenshots/`.
+fn screenshot_dir() -> std::path::PathBuf {
+    std::env::var_os("LATCHKEY_SCREENSHOTS").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots"),
+        std::path::PathBuf::from,
+    )
+}
+
+/// Screenshots of the page as it is, light, on a desktop and on a 390-pixel phone.
+async fn screenshots(page: &Page, name: &str) {
+    let out = screenshot_dir();
+    for (size, w, h) in [("desktop", 1280, 800), ("mobile", 390, 844)] {
+        let path = out.join(format!("{name}-{size}.png"));
+        page.screenshot(&path, w, h, false).await;
+        assert!(path.metadata().unwrap().len() > 5_000, "{}", path.display());
+    }
+}
+
+/// How many accounts the tenant has, through the admin API.
+async fn accounts(broker: &Broker, client_id: &str) -> usize {
+    let (status, body) = broker
+        .admin(Method::GET, &format!("/tenants/{client_id}/users"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["users"].as_array().unwrap().len()
+}
+
+/// The text of the element `id`.
+async fn text(page: &Page, id: &str) -> String {
+    let v = page
+        .eval(&format!(
+            "(document.getElementById({}) || {{}}).innerText || ''",
+            json!(id)
+        ))
+        .await;
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// Whether the element `id` exists and is shown.
+async fn shown(page: &Page, id: &str) -> bool {
+    page.eval(&format!(
+        "(() => {{ const e = document.getElementById({}); return !!e && !e.closest('[hidden]') && e.getClientRects().length > 0; }})()",
+        json!(id)
+    ))
+    .await
+        == Value::Bool(true)
+}
+
 async fn create_passkey(page: &Page, email: &str) {
     page.wait_for("document.body.dataset.state === 'ready'", WAIT)
         .await;
@@ -676,4 +724,224 @@ async fn a_lost_passkey_is_replaced_through_the_emailed_link_in_the_same_browser
         )
         .await;
     assert_eq!(held["credentials"].as_array().unwrap().len(), 1);
+}
+
+/// Runs a whole registration on the page's flow from outside the page's own script, as
+/// another copy of the page would: the flow issues its code while this page still
+/// shows its form.
+const FINISH_THE_FLOW_ELSEWHERE: &str = r#"(async () => {
+  const flow = document.querySelector('meta[name="latchkey-flow"]').content;
+  const post = (p, b) => fetch('/api/v1/flows/' + flow + p, { method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b) }).then((r) => r.json());
+  const o = await post('/registration/options', {});
+  const json = JSON.parse(JSON.stringify(o.publicKey, (k, v) => (v === null ? undefined : v)));
+  const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(json) });
+  const done = await post('/registration', cred.toJSON());
+  return typeof done.redirect_to === 'string';
+})()"#;
+
+#[tokio::test]
+async fn a_page_whose_flow_is_finished_or_expired_says_so_with_the_way_back_and_runs_no_ceremony() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let redirect = "https://books.example/cb";
+    let browser = Browser::launch(&[]).await;
+
+    // Finished: the flow issued its code elsewhere; the page learns it from the options
+    // call, before any ceremony, and says the sign-in is done.
+    let broker = Broker::start();
+    broker
+        .create_tenant(json!({"client_id": "books", "name": "Northwind Books", "redirect_uris": [redirect], "rp_mode": "broker"}))
+        .await;
+    let page = browser.new_page(Authenticator::default()).await;
+    let (url, _) = authorize_url(&broker, "books", redirect, "");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    assert_eq!(page.eval(FINISH_THE_FLOW_ELSEWHERE).await, true);
+    assert_eq!(accounts(&broker, "books").await, 1);
+    page.click("signin-button").await;
+    page.wait_for("document.body.dataset.error === 'flow_finished'", WAIT)
+        .await;
+    assert_eq!(
+        text(&page, "error-message").await,
+        "This sign-in is already finished. To sign in again, or as someone else, start from the site."
+    );
+    assert!(shown(&page, "error-back").await);
+    assert_eq!(text(&page, "error-back").await, "Back to Northwind Books");
+    assert_eq!(
+        page.eval("document.getElementById('error-back').href")
+            .await,
+        "https://books.example/"
+    );
+    for hidden in [
+        "signin-button",
+        "show-create",
+        "create-button",
+        "retry-button",
+    ] {
+        assert!(!shown(&page, hidden).await, "{hidden} is gone");
+    }
+    // Nothing is left to press: submitting the form by script runs no ceremony either.
+    page.eval("document.getElementById('create-form').requestSubmit(), true")
+        .await;
+    page.eval("document.getElementById('signin-button').click(), true")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(page.credentials().await.len(), 1, "no second passkey");
+    assert_eq!(accounts(&broker, "books").await, 1, "no second account");
+    screenshots(&page, "hosted-finished").await;
+
+    // Expired: the page says so by itself when its flow's time is up.
+    let broker = Broker::start_with(&[("LATCHKEY_FLOW_TTL", "3")]);
+    broker
+        .create_tenant(json!({"client_id": "books", "name": "Northwind Books", "redirect_uris": [redirect], "rp_mode": "broker"}))
+        .await;
+    let page = browser.new_page(Authenticator::default()).await;
+    let (url, _) = authorize_url(&broker, "books", redirect, "&prompt=create");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    assert!(shown(&page, "create-button").await);
+    page.wait_for("document.body.dataset.error === 'flow_expired'", WAIT)
+        .await;
+    assert_eq!(
+        text(&page, "error-message").await,
+        "This sign-in page has expired. Go back to the site and start again."
+    );
+    assert!(shown(&page, "error-back").await);
+    assert!(!shown(&page, "create-button").await);
+    page.eval("document.getElementById('create-form').requestSubmit(), true")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(page.credentials().await.is_empty(), "no passkey");
+    assert_eq!(accounts(&broker, "books").await, 0, "no account");
+
+    // Gone on the server while the page still counts: the options call says so and
+    // navigator.credentials is never called.
+    let broker = Broker::start();
+    broker
+        .create_tenant(json!({"client_id": "books", "name": "Northwind Books", "redirect_uris": [redirect], "rp_mode": "broker"}))
+        .await;
+    let page = browser.new_page(Authenticator::default()).await;
+    let (url, _) = authorize_url(&broker, "books", redirect, "&prompt=create");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    let (status, _) = broker.admin(Method::DELETE, "/tenants/books", None).await;
+    assert_eq!(status, 204);
+    create_passkey(&page, "ada@example.com").await;
+    page.wait_for("document.body.dataset.error === 'flow_not_found'", WAIT)
+        .await;
+    assert!(shown(&page, "error-back").await);
+    assert!(page.credentials().await.is_empty(), "no passkey was made");
+}
+
+/// After `history.back()` from the site to the hosted page of a finished sign-in: the
+/// page says it is finished, with the way back to the site, and offers nothing to press.
+async fn back_to_a_finished_sign_in(page: &Page, site: &str) {
+    page.eval("history.back(), true").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.readyState === 'complete'",
+        WAIT,
+    )
+    .await;
+    page.wait_for("document.getElementById('back-to-site')", WAIT)
+        .await;
+    assert_eq!(
+        page.eval("document.querySelector('h1').innerText").await,
+        "This sign-in is already finished"
+    );
+    assert_eq!(
+        text(page, "message").await,
+        "You already signed in to Demo site from this page. There is nothing more to do here."
+    );
+    assert_eq!(
+        page.eval("document.getElementById('back-to-site').href")
+            .await,
+        format!("{site}/")
+    );
+    assert!(
+        page.eval("document.querySelector('meta[name=\"latchkey-flow\"]') === null")
+            .await
+            == Value::Bool(true),
+        "no flow was opened"
+    );
+    // Every button of the hosted page is gone: nothing can start a ceremony.
+    for id in [
+        "signin-button",
+        "create-button",
+        "show-create",
+        "retry-button",
+    ] {
+        assert!(
+            page.eval(&format!("document.getElementById({}) === null", json!(id)))
+                .await
+                == Value::Bool(true),
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_back_button_after_signing_in_shows_a_finished_sign_in_and_makes_no_second_account() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let broker = Broker::start();
+    let site = latchkey_tests::harness::DemoSite::start(&broker, "back-demo").await;
+    let base = site.base.clone();
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+
+    // Create a passkey through the SDK's demo site.
+    page.goto(&format!("{base}/")).await;
+    page.click("create").await;
+    page.wait_for("location.pathname === '/authorize'", WAIT)
+        .await;
+    create_passkey(&page, "ada@example.com").await;
+    let signed_in = format!(
+        "location.href === {} && document.getElementById('identity')",
+        json!(format!("{base}/"))
+    );
+    page.wait_for(&signed_in, WAIT).await;
+    assert_eq!(accounts(&broker, "back-demo").await, 1);
+
+    // Back: the same authorize request again.
+    back_to_a_finished_sign_in(&page, &base).await;
+    screenshots(&page, "authorize-finished").await;
+    assert_eq!(accounts(&broker, "back-demo").await, 1, "no second account");
+    assert_eq!(page.credentials().await.len(), 1, "no second passkey");
+    // Its link leads back to the site, still signed in.
+    page.click("back-to-site").await;
+    page.wait_for(&signed_in, WAIT).await;
+
+    // The same after signing in with the passkey.
+    page.click("sign-out").await;
+    page.wait_for("document.getElementById('sign-in')", WAIT)
+        .await;
+    page.click("sign-in").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    page.click("signin-button").await;
+    page.wait_for(&signed_in, WAIT).await;
+    back_to_a_finished_sign_in(&page, &base).await;
+    assert_eq!(accounts(&broker, "back-demo").await, 1, "no second account");
+    assert_eq!(page.credentials().await.len(), 1, "no second passkey");
+
+    // The error page of a site's broken link, for the record.
+    page.goto(&format!(
+        "{}/authorize?response_type=code&client_id=no-such-site&redirect_uri=https%3A%2F%2Fshop.example%2Fcb",
+        broker.issuer
+    ))
+    .await;
+    page.wait_for("document.getElementById('developer')", WAIT)
+        .await;
+    screenshots(&page, "authorize-error").await;
 }

@@ -1,10 +1,13 @@
 //! The hosted page (PROTOCOL §2): headers, the flow cookie, Subresource Integrity of its
-//! script and style sheet, the view that opens first, the error pages of `/authorize`,
-//! and the icon.
+//! script and style sheet, the view that opens first, the pages `/authorize` answers
+//! without a flow (errors, a finished sign-in sent again), and the icon.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
-use latchkey_tests::harness::{Broker, Pkce, REDIRECT};
+use latchkey_tests::authenticator::SoftAuthenticator;
+use latchkey_tests::harness::{Broker, Flow, Pkce, REDIRECT};
+use reqwest::Method;
+use serde_json::json;
 use sha2::{Digest as _, Sha384};
 
 fn attr<'a>(html: &'a str, tag_start: &str, name: &str) -> &'a str {
@@ -151,6 +154,153 @@ async fn the_landing_page_offers_the_demo_only_when_it_is_on() {
             "/demo with demo={demo}"
         );
     }
+}
+
+/// The query of `flow`'s authorize request, to send it again as the browser's history
+/// does.
+fn same_request(flow: &Flow, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut q: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("client_id", flow.client_id.as_str()),
+        ("redirect_uri", flow.redirect_uri.as_str()),
+        ("code_challenge", flow.pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", flow.state.as_str()),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    q.dedup();
+    q
+}
+
+async fn users(broker: &Broker, client_id: &str) -> usize {
+    let (status, body) = broker
+        .admin(Method::GET, &format!("/tenants/{client_id}/users"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["users"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_else(|| panic!("a list of users: {body}"))
+}
+
+#[tokio::test]
+async fn a_finished_authorization_request_sent_again_says_so_and_opens_no_flow() {
+    let broker = Broker::start();
+    broker
+        .create_tenant(json!({"client_id": "shop", "name": "Northwind Books", "redirect_uris": [REDIRECT], "rp_mode": "broker"}))
+        .await;
+    broker.simple_tenant("other").await;
+
+    // A reload before the sign-in finished: the same request opens a flow again.
+    let flow = Flow::open(&broker, "shop").await;
+    let again = flow
+        .browser
+        .get(broker.url("/authorize"))
+        .query(&same_request(&flow, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    assert!(
+        latchkey_tests::harness::flow_id_from_html(&again.text().await.unwrap()).is_some(),
+        "an unfinished request still opens a flow"
+    );
+
+    // The sign-in finishes: a new account, a code.
+    let mut auth = SoftAuthenticator::new();
+    let (status, done) = flow
+        .register(&mut auth, json!({"email": "ada@example.com"}))
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(users(&broker, "shop").await, 1);
+
+    // The Back button sends the same request again: a page that says the sign-in is
+    // finished and links to the site, no flow, no cookie.
+    let res = flow
+        .browser
+        .get(broker.url("/authorize"))
+        .query(&same_request(&flow, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let h = res.headers().clone();
+    assert!(h.get("set-cookie").is_none(), "no flow cookie");
+    assert!(h.get("location").is_none(), "never a redirect");
+    assert_eq!(h["cache-control"], "no-store");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = res.text().await.unwrap();
+    assert!(
+        latchkey_tests::harness::flow_id_from_html(&html).is_none(),
+        "no flow: {html}"
+    );
+    assert!(html.contains("This sign-in is already finished"), "{html}");
+    assert!(
+        html.contains("You already signed in to Northwind Books from this page."),
+        "{html}"
+    );
+    assert_eq!(
+        attr(
+            &html,
+            "<a class=\"button primary\" id=\"back-to-site\"",
+            "href"
+        ),
+        "https://site.example/",
+        "the origin of the registered redirect URI"
+    );
+    assert!(html.contains(">Back to Northwind Books</a>"), "{html}");
+    assert!(!html.contains("create-button") && !html.contains("signin-button"));
+
+    // In the person's language.
+    let ja = flow
+        .browser
+        .get(broker.url("/authorize"))
+        .query(&same_request(&flow, &[("ui_locales", "ja")]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ja.contains("<html lang=\"ja\">"), "{ja}");
+    assert!(ja.contains("このサインインは既に完了しています"), "{ja}");
+    assert!(ja.contains(">Northwind Books に戻る</a>"), "{ja}");
+
+    // The finished flow's own calls say it is finished, not merely expired.
+    let (status, body) = flow.post("registration/options", &json!({})).await;
+    assert_eq!(
+        (status, &body["error"], &body["finished"]),
+        (410, &json!("flow_expired"), &json!(true)),
+        "{body}"
+    );
+
+    // The challenge is the client's: another client's request with it opens a flow.
+    let other: Vec<(String, String)> = same_request(&flow, &[])
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "client_id" {
+                (k, "other".into())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let res = flow
+        .browser
+        .get(broker.url("/authorize"))
+        .query(&other)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        latchkey_tests::harness::flow_id_from_html(&res.text().await.unwrap()).is_some(),
+        "another client's request is not stale"
+    );
+    assert_eq!(users(&broker, "shop").await, 1, "no second account");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::db::entities::flow;
 use crate::domain::{CodeChallenge, RedirectUri, State};
 use crate::i18n::Locale;
-use crate::pages::{hosted_page, no_flow_page};
+use crate::pages::{HostedFlow, hosted_page, no_flow_page};
 use crate::state::AppState;
 use crate::store;
 use crate::util::{now, random_token, sha256_b64};
@@ -47,6 +47,27 @@ fn site_error(
         p.message = message.to_owned();
         p.advice = locale.error_text().person_advice.to_owned();
         p.developer = developer;
+    })
+}
+
+/// The page of an authorization request that already issued its code: the Back button
+/// (or a reload) brought the browser back to it. It opens no flow, so no second account
+/// or passkey can come of it, and links to the site (the origin of a redirect URI the
+/// tenant registered, so never an open redirect).
+fn finished_page(
+    state: &AppState,
+    locale: Locale,
+    tenant_name: &str,
+    redirect: &RedirectUri,
+) -> HttpResponse {
+    let t = locale.error_text();
+    no_flow_page(state, locale, StatusCode::OK, |p| {
+        p.title = t.finished_title.to_owned();
+        p.message = locale.finished_lead(tenant_name);
+        p.advice = t.finished_advice.to_owned();
+        p.back_href = redirect.site_url();
+        p.back_label = locale.back_to_site(tenant_name);
+        p.footnote = String::new();
     })
 }
 
@@ -221,6 +242,17 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         expires_at: t + state.settings.flow_ttl,
         completed_at: None,
     };
+    // RFC 7636 §4.1: a client makes a new code_challenge for every authorization
+    // request, so one that already issued its code can only come back from the
+    // browser's history; the site has used up what it kept for it, and a ceremony here
+    // would end on the site's callback with nothing to match (and, for a registration,
+    // leave an account behind). Say that this sign-in is finished instead.
+    match store::flows::challenge_completed(&state.db, &tenant.client_id, challenge.as_str()).await
+    {
+        Ok(false) => {}
+        Ok(true) => return finished_page(&state, locale, &tenant.name, &redirect),
+        Err(e) => return crate::errors::ApiError::from(e).into(),
+    }
     if let Err(refusal) =
         crate::security::open_flow_quota(&state, crate::web::client_ip(&req, &state.settings)).await
     {
@@ -238,7 +270,11 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         &state,
         &tenant,
         locale,
-        flow_id,
+        HostedFlow {
+            id: flow_id,
+            site_url: redirect.site_url(),
+            seconds_left: state.settings.flow_ttl,
+        },
         view,
         login_hint.unwrap_or_default(),
         String::new(),

@@ -283,7 +283,13 @@ pub async fn recover_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
         &state,
         &tenant,
         locale,
-        flow.id.clone(),
+        crate::pages::HostedFlow {
+            id: flow.id.clone(),
+            site_url: crate::domain::RedirectUri::parse(&flow.redirect_uri)
+                .map(|r| r.site_url())
+                .unwrap_or_default(),
+            seconds_left: flow.expires_at - now(),
+        },
         "recovery",
         String::new(),
         token.to_owned(),

@@ -16,9 +16,13 @@ pub enum SignInError {
     /// No such flow, or it was removed (`404 flow_not_found`).
     #[error("flow not found")]
     FlowNotFound,
-    /// The flow's 10 minutes are over, or it already issued its code (`410 flow_expired`).
+    /// The flow's 10 minutes are over (`410 flow_expired`).
     #[error("flow expired")]
     FlowExpired,
+    /// The flow already issued its code (`410 flow_expired` with `"finished": true`, so
+    /// that the page can say the sign-in is done rather than timed out).
+    #[error("flow finished")]
+    FlowFinished,
     /// The flow cookie is missing or is another browser's (`403 flow_binding_mismatch`).
     #[error("flow bound to another browser")]
     FlowBindingMismatch,
@@ -112,7 +116,7 @@ impl SignInError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::FlowNotFound => "flow_not_found",
-            Self::FlowExpired => "flow_expired",
+            Self::FlowExpired | Self::FlowFinished => "flow_expired",
             Self::FlowBindingMismatch => "flow_binding_mismatch",
             Self::ChallengeExpired => "challenge_expired",
             Self::TooManyAttempts { .. } => "rate_limited",
@@ -150,6 +154,7 @@ impl From<SignInError> for OAuthError {
             // The ceremony steps never run behind the back channel.
             other @ (SignInError::FlowNotFound
             | SignInError::FlowExpired
+            | SignInError::FlowFinished
             | SignInError::FlowBindingMismatch
             | SignInError::ChallengeExpired
             | SignInError::TooManyAttempts { .. }
@@ -181,6 +186,7 @@ impl From<SignInError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             SignInError::FlowExpired
+            | SignInError::FlowFinished
             | SignInError::ChallengeExpired
             | SignInError::RecoveryLinkExpired => StatusCode::GONE,
             SignInError::FlowBindingMismatch
@@ -201,6 +207,12 @@ impl From<SignInError> for ApiError {
                 code,
                 "This sign-in page has expired. Go back to the site and start again.",
             ),
+            SignInError::FlowFinished => ApiError::new(
+                status,
+                code,
+                "This sign-in is already finished. To sign in again, start from the site.",
+            )
+            .with("finished", true),
             SignInError::FlowBindingMismatch => ApiError::new(
                 status,
                 code,

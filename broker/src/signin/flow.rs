@@ -69,7 +69,7 @@ pub async fn open(state: &AppState, call: &FlowCall<'_>) -> Result<OpenFlow, Sig
             )
             .await;
         }
-        return Err(SignInError::FlowExpired);
+        return Err(SignInError::FlowFinished);
     }
     let tenant = tenant
         .map(Tenant::from_model)

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
-    QueryFilter as _,
+    QueryFilter as _, QuerySelect as _,
 };
 
 use crate::db::entities::{access_token, challenge, code, credential, flow, tenant};
@@ -29,6 +29,27 @@ pub async fn find_flow_with_tenant<C: ConnectionTrait>(
         db,
     )
     .await
+}
+
+/// Whether a flow of `tenant_id` with this PKCE `code_challenge` has issued its code
+/// (until expired flows are purged, an hour after they expire). Read through the index
+/// on `code_challenge`; no `LIMIT` (see [`super::by_key`]), as a challenge is in one
+/// flow unless the Back button or a reload re-sent its request.
+pub async fn challenge_completed<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    code_challenge: &str,
+) -> Result<bool, DbErr> {
+    let ids: Vec<String> = flow::Entity::find()
+        .select_only()
+        .column(flow::Column::Id)
+        .filter(flow::Column::CodeChallenge.eq(code_challenge))
+        .filter(flow::Column::TenantId.eq(tenant_id))
+        .filter(flow::Column::CompletedAt.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(!ids.is_empty())
 }
 
 /// Stores the flow's challenge, replacing any outstanding one (one per flow).
