@@ -107,6 +107,18 @@ impl Locale {
         }
     }
 
+    /// The hosted page's message when the browser has no passkey of the site.
+    pub fn no_passkey(self, site: &str) -> String {
+        match self {
+            Self::En => format!(
+                "There is no passkey for {site} on this device. Create one now, or use a passkey from another device, such as your phone."
+            ),
+            Self::Ja => format!(
+                "この端末には {site} のパスキーがありません。ここで作成するか、スマートフォンなどほかの端末のパスキーを使ってください。"
+            ),
+        }
+    }
+
     /// The lead of the page that a finished sign-in's `/authorize` address answers.
     pub fn finished_lead(self, site: &str) -> String {
         match self {
@@ -216,6 +228,10 @@ pub struct PageText {
     pub finished: &'static str,
     /// The flow has expired or is unknown.
     pub gone: &'static str,
+    /// The button that asks for a passkey of another device (a phone, a security key).
+    pub other_device: &'static str,
+    /// Asking another device was refused at once too.
+    pub no_passkey_elsewhere: &'static str,
 }
 
 /// The words of the `/authorize` pages other than the hosted page: for the person who
@@ -318,6 +334,8 @@ static EN: PageText = PageText {
     recovery_button: "Create a new passkey",
     finished: "This sign-in is already finished. To sign in again, or as someone else, start from the site.",
     gone: "This sign-in page has expired. Go back to the site and start again.",
+    other_device: "Use another device",
+    no_passkey_elsewhere: "This browser could not offer a passkey from another device here. Create a passkey on this device, or sign in on the device that has your passkey.",
 };
 
 static JA: PageText = PageText {
@@ -351,6 +369,8 @@ static JA: PageText = PageText {
     recovery_button: "新しいパスキーを作成",
     finished: "このサインインは既に完了しています。もう一度、または別のアカウントでサインインするには、サイトから始めてください。",
     gone: "このサインインページは有効期限が切れています。サイトに戻って、もう一度始めてください。",
+    other_device: "ほかの端末を使う",
+    no_passkey_elsewhere: "このブラウザーでは、ここでほかの端末のパスキーを使えませんでした。この端末でパスキーを作成するか、パスキーがある端末でサインインしてください。",
 };
 
 static ERRORS_EN: ErrorText = ErrorText {

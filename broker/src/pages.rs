@@ -101,6 +101,7 @@ pub fn hosted_page(
         recovery_token,
         site_url: flow.site_url,
         back_to_site: locale.back_to_site(&tenant.name),
+        no_passkey: locale.no_passkey(&tenant.name),
         flow_seconds_left: flow.seconds_left.max(0),
     };
     page.render().map_err(crate::errors::ApiError::internal)

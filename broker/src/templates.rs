@@ -42,6 +42,8 @@ pub struct AuthorizePage {
     pub site_url: String,
     /// "Back to …" in that language.
     pub back_to_site: String,
+    /// The message when this device has no passkey of the site, in that language.
+    pub no_passkey: String,
     /// Seconds the flow has left: the page says so itself once they have passed.
     pub flow_seconds_left: i64,
 }

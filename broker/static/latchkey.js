@@ -27,7 +27,8 @@
     signin: $('signin-button'), create: $('create-button'), form: $('create-form'),
     email: $('email'), displayName: $('display-name'), status: $('status'),
     error: $('error'), errorMessage: $('error-message'), retry: $('retry-button'),
-    errorLogin: $('error-show-login'), errorBack: $('error-back'),
+    errorLogin: $('error-show-login'), errorCreate: $('error-show-create'),
+    errorOtherDevice: $('error-other-device'), errorBack: $('error-back'),
     viewLogin: $('view-login'), viewCreate: $('view-create'),
     showCreate: $('show-create'), showLogin: $('show-login'), rorNotice: $('ror-notice'),
     username: $('username'), usernameField: $('username-field'),
@@ -330,7 +331,7 @@
   function setBusy(on) {
     const off = on || finished || Date.now() < lockedUntil;
     [ui.signin, ui.create, ui.retry, ui.showCreate, ui.showLogin, ui.errorLogin,
-      ui.showRecover, ui.recoverButton, ui.recoverShowLogin, ui.recoveryCreate]
+      ui.errorCreate, ui.errorOtherDevice, ui.showRecover, ui.recoverButton, ui.recoverShowLogin, ui.recoveryCreate]
       .forEach((b) => { if (b) b.disabled = off; });
     ui.form.setAttribute('aria-busy', on ? 'true' : 'false');
   }
@@ -351,6 +352,7 @@
     document.body.dataset.view = name;
     hideError();
     setStatus('');
+    if (document.body.dataset.state === 'error' && !finished) document.body.dataset.state = 'ready';
     const focus = { login: ui.signin, create: ui.email, recover: ui.recoverEmail, recovery: ui.recoveryCreate }[name];
     if (focus) focus.focus();
   }
@@ -362,6 +364,8 @@
     setStatus('');
     ui.retry.hidden = opts.retry === false;
     ui.errorLogin.hidden = !opts.signInInstead;
+    ui.errorCreate.hidden = !opts.create;
+    ui.errorOtherDevice.hidden = !opts.otherDevice;
     if (ui.errorBack) ui.errorBack.hidden = !opts.back;
     ui.error.classList.toggle('info', opts.info === true);
     ui.error.hidden = false;
@@ -433,6 +437,10 @@
   function handleWebAuthnError(err, action) {
     const name = (err && err.name) || 'Error';
     switch (name) {
+      case 'NoPasskeyError':
+        return err.elsewhere
+          ? showError('no_passkey_elsewhere', word('no-passkey-elsewhere'), { retry: false, create: true, info: true })
+          : showError('no_passkey', word('no-passkey'), { retry: false, create: true, otherDevice: true, info: true });
       case 'NotAllowedError':
         return showError(name, T.notAllowed);
       case 'InvalidStateError':
@@ -615,15 +623,44 @@
     }
   }
 
+  // A NotAllowedError that comes this soon after get(), while the page had the focus, is
+  // not a person closing the prompt: the browser had no passkey of this site to offer
+  // and no other way to look for one (immediate mediation, or an authenticator holding
+  // none). A dismissed prompt takes a person longer.
+  const QUICK_REFUSAL_MS = 600;
+
+  class NoPasskeyError extends Error {
+    constructor(elsewhere) {
+      super('No passkey of this site was offered.');
+      this.name = 'NoPasskeyError';
+      this.elsewhere = elsewhere; // when the person had asked for another device
+    }
+  }
+
+  // The browser's passkey prompt; `hints` (WebAuthn L3) steer it, e.g. to another device.
+  async function promptForPasskey(publicKey, hints) {
+    const options = hints ? Object.assign({}, publicKey, { hints: hints }) : publicKey;
+    const focused = document.hasFocus();
+    const started = Date.now();
+    try {
+      return await navigator.credentials.get({ publicKey: options });
+    } catch (e) {
+      if (e && e.name === 'NotAllowedError' && focused && Date.now() - started < QUICK_REFUSAL_MS) {
+        throw new NoPasskeyError(!!hints);
+      }
+      throw e;
+    }
+  }
+
   // Keep nothing async between the click and navigator.credentials.* except
   // the one options fetch: older Safari drops the user gesture otherwise.
-  async function signIn() {
+  async function signIn(hints) {
     setStatus(T.preparingSignIn);
     const json = needOptions(await post('/authentication/options', {}));
     const publicKey = withPrf(requestOptions(json), json);
     setStatus(T.followPromptUse);
     let cred = null;
-    if (immediate) {
+    if (immediate && !hints) {
       try {
         cred = await navigator.credentials.get({ publicKey, mediation: 'immediate' });
         document.body.dataset.mediation = 'immediate';
@@ -635,7 +672,7 @@
         document.body.dataset.immediateError = (e && e.name) || 'Error';
       }
     }
-    if (!cred) cred = await navigator.credentials.get({ publicKey });
+    if (!cred) cred = await promptForPasskey(publicKey, hints);
     if (!cred) throw new DOMException('No passkey was chosen.', 'NotAllowedError');
     await verifyAssertion(publicKey, json, cred);
   }
@@ -687,7 +724,13 @@
       (c) => ({ token: token, credential: c }));
   }
 
-  const ACTIONS = { create: createPasskey, signin: signIn, recover: requestRecovery, recovery: recoverPasskey };
+  const ACTIONS = {
+    create: createPasskey,
+    signin: () => signIn(),
+    'other-device': () => signIn(['hybrid']),
+    recover: requestRecovery,
+    recovery: recoverPasskey,
+  };
 
   async function run(action) {
     if (running || finished) return;
@@ -703,7 +746,7 @@
     setBusy(true);
     document.body.dataset.state = 'busy';
     try {
-      await (ACTIONS[action] || signIn)();
+      await (ACTIONS[action] || ACTIONS.signin)();
     } catch (err) {
       if (err instanceof ApiError) handleApiError(err);
       else handleWebAuthnError(err, action);
@@ -712,7 +755,8 @@
       setBusy(false);
     }
     if (!ui.error.hidden) { // move focus to the first usable action of the error
-      const target = [ui.retry, ui.errorLogin, ui.errorBack].find((b) => b && !b.hidden && !b.disabled);
+      const target = [ui.retry, ui.errorLogin, ui.errorCreate, ui.errorOtherDevice, ui.errorBack]
+        .find((b) => b && !b.hidden && !b.disabled);
       (target || ui.errorMessage).focus();
     }
   }
@@ -762,6 +806,8 @@
     ui.showLogin.addEventListener('click', () => showView('login'));
     ui.errorLogin.addEventListener('click', () => showView('login'));
     ui.retry.addEventListener('click', () => run(lastAction));
+    ui.errorCreate.addEventListener('click', () => showView('create'));
+    ui.errorOtherDevice.addEventListener('click', () => run('other-device'));
     if (ui.showRecover) {
       ui.showRecover.addEventListener('click', () => { stopConditional(); showView('recover'); });
       ui.recoverForm.addEventListener('submit', (e) => { e.preventDefault(); run('recover'); });

@@ -726,6 +726,117 @@ async fn a_lost_passkey_is_replaced_through_the_emailed_link_in_the_same_browser
     assert_eq!(held["credentials"].as_array().unwrap().len(), 1);
 }
 
+#[tokio::test]
+async fn with_no_passkey_on_this_device_the_page_says_so_and_offers_to_create_one_or_use_another_device()
+ {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let broker = Broker::start();
+    let redirect = broker.url("/healthz");
+    let redirect = redirect.as_str();
+    broker
+        .create_tenant(json!({"client_id": "books", "name": "Northwind Books", "redirect_uris": [redirect], "rp_mode": "broker"}))
+        .await;
+    let browser = Browser::launch(&[]).await;
+    // An authenticator that holds no passkey: Chromium refuses get() at once.
+    let page = browser.new_page(Authenticator::default()).await;
+    let (url, pkce) = authorize_url(&broker, "books", redirect, "");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    // Record the hints of every modal get() the page makes (a browser with immediate
+    // mediation is asked that way first).
+    page.eval("(() => { const get = navigator.credentials.get.bind(navigator.credentials); window.asked = []; navigator.credentials.get = (o) => { if (!o.mediation) window.asked.push((o.publicKey.hints || []).join()); return get(o); }; return true; })()")
+        .await;
+    page.click("signin-button").await;
+    page.wait_for("document.body.dataset.state === 'error'", WAIT)
+        .await;
+    assert_eq!(
+        page.eval("document.body.dataset.error").await,
+        "no_passkey",
+        "{}",
+        text(&page, "error-message").await
+    );
+    assert_eq!(
+        text(&page, "error-message").await,
+        "There is no passkey for Northwind Books on this device. Create one now, or use a passkey from another device, such as your phone."
+    );
+    assert!(shown(&page, "error-show-create").await);
+    assert!(shown(&page, "error-other-device").await);
+    assert_eq!(
+        text(&page, "error-other-device").await,
+        "Use another device"
+    );
+    assert!(!shown(&page, "retry-button").await);
+    screenshots(&page, "no-passkey").await;
+
+    // "Use another device" asks the browser for a passkey of another device (the hybrid
+    // hint: a phone's QR code); this browser has none to offer either.
+    page.click("error-other-device").await;
+    page.wait_for(
+        "document.body.dataset.error === 'no_passkey_elsewhere'",
+        WAIT,
+    )
+    .await;
+    assert_eq!(page.eval("window.asked").await, json!(["", "hybrid"]));
+    assert!(
+        text(&page, "error-message")
+            .await
+            .contains("Create a passkey on this device")
+    );
+    assert!(shown(&page, "error-show-create").await);
+    assert!(!shown(&page, "error-other-device").await);
+
+    // "Create a passkey" opens the create view, which works as ever.
+    page.click("error-show-create").await;
+    page.wait_for("document.body.dataset.view === 'create'", WAIT)
+        .await;
+    create_passkey(&page, "ada@example.com").await;
+    let code = code_after_redirect(&page, redirect).await;
+    let (status, redeemed) = redeem(&broker, &json!({"client_id": "books", "code": code, "code_verifier": pkce.verifier, "redirect_uri": redirect})).await;
+    assert_eq!(status, 200, "{redeemed}");
+
+    // A prompt that a person closes takes them longer than that: it still says so.
+    let (url, _) = authorize_url(&broker, "books", redirect, "");
+    page.goto(&url).await;
+    page.wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    page.eval("navigator.credentials.get = () => new Promise((_, no) => setTimeout(() => no(new DOMException('closed', 'NotAllowedError')), 1500)), true")
+        .await;
+    page.click("signin-button").await;
+    page.wait_for("document.body.dataset.state === 'error'", WAIT)
+        .await;
+    assert_eq!(
+        page.eval("document.body.dataset.error").await,
+        "NotAllowedError"
+    );
+    assert!(
+        text(&page, "error-message")
+            .await
+            .contains("closed or timed out")
+    );
+
+    // In Japanese, with the words of i18n.rs.
+    let fresh = browser.new_page(Authenticator::default()).await;
+    let (url, _) = authorize_url(&broker, "books", redirect, "&ui_locales=ja");
+    fresh.goto(&url).await;
+    fresh
+        .wait_for("document.body.dataset.state === 'ready'", WAIT)
+        .await;
+    fresh.click("signin-button").await;
+    fresh
+        .wait_for("document.body.dataset.error === 'no_passkey'", WAIT)
+        .await;
+    assert_eq!(
+        text(&fresh, "error-message").await,
+        "この端末には Northwind Books のパスキーがありません。ここで作成するか、スマートフォンなどほかの端末のパスキーを使ってください。"
+    );
+    assert_eq!(text(&fresh, "error-other-device").await, "ほかの端末を使う");
+    assert_eq!(text(&fresh, "error-show-create").await, "パスキーを作成");
+}
+
 /// Runs a whole registration on the page's flow from outside the page's own script, as
 /// another copy of the page would: the flow issues its code while this page still
 /// shows its form.
