@@ -14,10 +14,17 @@
 //! Settings: `DEMO_ISSUER` (default `http://localhost:8080`), `DEMO_BIND` (default
 //! `127.0.0.1:8081`), `DEMO_BASE` (default `http://localhost:8081`), `DEMO_CLIENT_ID`
 //! (default `demo`).
+//!
+//! The site answers only on `DEMO_BASE`: a request that reaches it under another host
+//! name, such as `http://127.0.0.1:8081`, is sent to the same path there first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use latchkey_client::actix::Integration;
 use latchkey_client::{AuthorizeOptions, Client, Config, Prompt};
@@ -122,6 +129,42 @@ async fn favicon() -> HttpResponse {
         .body(&include_bytes!("demo_site_favicon.ico")[..])
 }
 
+/// Where the site lives: `DEMO_BASE`, and its host and port as a `Host` header says them.
+struct SiteBase {
+    base: String,
+    authority: String,
+}
+
+/// Sends a request that reached the site under another host name than `DEMO_BASE`'s
+/// (typically `127.0.0.1:8081` for `localhost:8081`) to the same path on `DEMO_BASE`,
+/// before anything else runs. Cookies belong to a host name and the broker returns
+/// people to the registered `{DEMO_BASE}/callback`, so a sign-in started under another
+/// name could never finish there (its pending login would be in the other name's
+/// cookie), and a passkey created on the way would leave an account behind.
+async fn canonical_host(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let target = req.app_data::<web::Data<SiteBase>>().and_then(|site| {
+        let host = req.connection_info().host().to_ascii_lowercase();
+        (host != site.authority).then(|| {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            format!("{}{path}", site.base)
+        })
+    });
+    match target {
+        None => Ok(next.call(req).await?.map_into_left_body()),
+        Some(location) => Ok(req
+            .into_response(
+                HttpResponse::TemporaryRedirect()
+                    .insert_header((header::LOCATION, location))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .finish(),
+            )
+            .map_into_right_body()),
+    }
+}
+
 async fn prf_js() -> HttpResponse {
     script(include_str!("../js/latchkey-prf.js"))
 }
@@ -208,6 +251,24 @@ const DEMO_JS: &str = r#"(async function () {
 })();
 "#;
 
+/// `DEMO_BASE` without a trailing `/`, and its `host[:port]` (no port when it is the
+/// scheme's default, as browsers send it).
+fn site_base(base: &str) -> std::io::Result<SiteBase> {
+    let url = url::Url::parse(base)
+        .map_err(|e| std::io::Error::other(format!("DEMO_BASE {base:?} is not a URL: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| std::io::Error::other(format!("DEMO_BASE {base:?} has no host")))?;
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    Ok(SiteBase {
+        base: base.trim_end_matches('/').to_owned(),
+        authority: authority.to_ascii_lowercase(),
+    })
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let issuer = env("DEMO_ISSUER", "http://localhost:8080");
@@ -230,8 +291,11 @@ async fn main() -> std::io::Result<()> {
     let bind = env("DEMO_BIND", "127.0.0.1:8081");
     println!("demo site on {base} (broker {issuer})");
     let notes = web::Data::new(Notes::default());
+    let site = web::Data::new(site_base(&base)?);
     HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(canonical_host))
+            .app_data(site.clone())
             .app_data(lk.clone())
             .app_data(notes.clone())
             .route("/favicon.ico", web::get().to(favicon))

@@ -1,7 +1,7 @@
 //! The demo site example (`examples/demo_site.rs`) as a newcomer uses it, without a
 //! browser: its page, "Create a passkey" through the real broker with the software
 //! authenticator, the signed-in page (sub, passkey id, backed up, new user), sign out;
-//! and its icon.
+//! its icon; and its one host name (`127.0.0.1` is sent to `localhost` first).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use latchkey_tests::authenticator::SoftAuthenticator;
@@ -100,6 +100,47 @@ async fn the_demo_site_signs_in_through_the_broker_and_shows_who_is_signed_in() 
         .await
         .unwrap();
     assert!(page.contains("Sign in with a passkey"), "{page}");
+}
+
+#[tokio::test]
+async fn the_demo_site_sends_127_0_0_1_to_localhost_before_any_sign_in_starts() {
+    let broker = Broker::start();
+    let site = DemoSite::start(&broker, "demo-host").await;
+    let base = site.base.clone();
+    let port = url::Url::parse(&base).unwrap().port().unwrap();
+    let browser = broker.browser();
+
+    // Opened as 127.0.0.1: every path goes to the same path on localhost first, and
+    // nothing is started (no pending-login cookie, no redirect to the broker).
+    for path in [
+        "/",
+        "/login?create",
+        "/login",
+        "/callback?code=c&state=s",
+        "/favicon.ico",
+    ] {
+        let res = browser
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 307, "{path}");
+        assert_eq!(location(&res), format!("{base}{path}"), "{path}");
+        assert!(res.headers().get("set-cookie").is_none(), "{path}");
+    }
+    let (_, users) = broker
+        .admin(reqwest::Method::GET, "/tenants/demo-host/users", None)
+        .await;
+    assert_eq!(users["users"], json!([]), "no account: {users}");
+
+    // On localhost the same link starts the sign-in.
+    let res = browser
+        .get(format!("{base}/login?create"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 302);
+    assert!(location(&res).starts_with(&format!("{}/authorize?", broker.issuer)));
 }
 
 #[tokio::test]
