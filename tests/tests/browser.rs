@@ -396,6 +396,7 @@ async fn a_passkey_picked_at_another_tenant_stays_on_the_authenticator_and_signs
         message.as_str().unwrap().contains("another site"),
         "{message}"
     );
+    screenshots(&page, "another-site").await;
     // A signal would remove it within moments (see the revoked passkey above); give it
     // time to, then check that nothing did.
     tokio::time::sleep(Duration::from_secs(2)).await;
