@@ -54,11 +54,11 @@ fn auth_credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
 
 /// The flow of a ceremony call (the `{flow}` of its path), open for it: the client's
 /// request rate first (`429 rate_limited`), then [`crate::signin::flow::open`] with the
-/// request's flow cookie. `verifying` is true for the calls that verify a ceremony.
+/// request's flow cookie. `options` is true for the calls that ask for options.
 pub async fn open_flow(
     state: &AppState,
     req: &HttpRequest,
-    verifying: bool,
+    options: bool,
 ) -> Result<crate::signin::flow::OpenFlow, crate::errors::ApiError> {
     if let Err(wait) = rate_limit(state, req, "ceremony") {
         return Err(crate::errors::ApiError::rate_limited(wait));
@@ -67,7 +67,7 @@ pub async fn open_flow(
     let call = crate::signin::flow::FlowCall {
         flow_id: req.match_info().get("flow").unwrap_or_default(),
         binding: cookie.as_ref().map(|c| c.value()),
-        verifying,
+        options,
     };
     Ok(crate::signin::flow::open(state, &call).await?)
 }

@@ -18,7 +18,7 @@ pub async fn authentication_options(
     state: web::Data<AppState>,
     _body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let flow = open_flow(&state, &req, false).await?;
+    let flow = open_flow(&state, &req, true).await?;
     let ip = client_ip(&req, &state.settings);
     let options = ceremony::authentication_options(&state, &flow, ip).await?;
     Ok(HttpResponse::Ok().json(options))
@@ -32,7 +32,7 @@ pub async fn registration_options(
 ) -> Result<HttpResponse, ApiError> {
     let body: RegistrationRequest = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
-    let flow = open_flow(&state, &req, false).await?;
+    let flow = open_flow(&state, &req, true).await?;
     let ip = client_ip(&req, &state.settings);
     let options = ceremony::registration_options(&state, &flow, ip, body).await?;
     Ok(HttpResponse::Ok().json(options))
@@ -51,7 +51,7 @@ pub async fn authentication(
             ))
         })?;
     ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
-    let flow = open_flow(&state, &req, true).await?;
+    let flow = open_flow(&state, &req, false).await?;
     let answer = ceremony::verify_assertion(&state, &flow, credential).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -69,7 +69,7 @@ pub async fn registration(
             ))
         })?;
     ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
-    let flow = open_flow(&state, &req, true).await?;
+    let flow = open_flow(&state, &req, false).await?;
     let answer = ceremony::verify_registration(&state, &flow, credential).await?;
     Ok(HttpResponse::Ok().json(answer))
 }

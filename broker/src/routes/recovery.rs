@@ -325,7 +325,7 @@ pub async fn registration_options(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let token = token_of(&body)?;
-    let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
+    let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, true).await?;
     if !offered(&state, &tenant) {
         return Err(SignInError::RecoveryUnavailable.into());
     }
@@ -385,7 +385,7 @@ pub async fn registration(
             }
         };
     ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
-    let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, true).await?;
+    let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
     if !offered(&state, &tenant) {
         return Err(SignInError::RecoveryUnavailable.into());
     }

@@ -38,9 +38,9 @@ pub struct FlowCall<'a> {
     pub flow_id: &'a str,
     /// The value of the flow-binding cookie, if the browser sent one.
     pub binding: Option<&'a str>,
-    /// Whether the call verifies a ceremony (on a finished flow, a replay) rather than
-    /// asking for options.
-    pub verifying: bool,
+    /// Whether the call asks for options; any other call on a finished flow is recorded
+    /// as a replay (`assertion.replay`).
+    pub options: bool,
 }
 
 /// Loads a flow for a ceremony call: it exists, is alive, belongs to this browser
@@ -59,7 +59,7 @@ pub async fn open(state: &AppState, call: &FlowCall<'_>) -> Result<OpenFlow, Sig
         return Err(SignInError::FlowBindingMismatch);
     }
     if flow.completed_at.is_some() {
-        if call.verifying {
+        if !call.options {
             crate::security::event(
                 state,
                 "assertion.replay",
