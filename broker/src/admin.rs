@@ -352,13 +352,27 @@ pub(crate) fn limit(q: &HashMap<String, String>) -> Result<u64, ApiError> {
     }
 }
 
-/// Deletes a user with their passkeys and records it; `false` when there was none.
+/// Deletes a user with their passkeys and records it; `false` when there was none. The
+/// dashboard's last admin who can sign in is refused with `409` ([`last_admin`]).
 pub async fn remove_user(
     state: &AppState,
     actor: &str,
     client_id: &str,
     user_id: &str,
 ) -> Result<bool, ApiError> {
+    if reserved(client_id) {
+        let exists = accounts::find_user(&state.db, user_id)
+            .await?
+            .is_some_and(|u| u.tenant_id == client_id);
+        if exists
+            && accounts::count_other_credentials(&state.db, client_id, Some(user_id), None).await?
+                == 0
+        {
+            return Err(last_admin(
+                "This is the only admin who can sign in to the dashboard: removing them would lock every admin out. Invite another admin first, then remove this one.",
+            ));
+        }
+    }
     let Some(removed) = accounts::delete_user(&state.db, client_id, user_id).await? else {
         return Ok(false);
     };
@@ -380,8 +394,26 @@ pub async fn remove_user(
     Ok(true)
 }
 
-/// Revokes a passkey and records it; `false` when there was none.
+/// `409 conflict` (`reason: last_admin`): the change would leave the dashboard without a
+/// passkey that any admin can sign in with. The operator's way back in stays the command
+/// `latchkey admin invite`, but an admin is told before locking everyone out.
+fn last_admin(message: &str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "conflict", message).with("reason", "last_admin")
+}
+
+/// Revokes a passkey and records it; `false` when there was none. The dashboard's last
+/// admin passkey is refused with `409` ([`last_admin`]).
 pub async fn revoke(state: &AppState, actor: &str, credential_id: &str) -> Result<bool, ApiError> {
+    if let Some(found) = accounts::find_credential_any(&state.db, credential_id).await?
+        && reserved(&found.tenant_id)
+        && accounts::count_other_credentials(&state.db, &found.tenant_id, None, Some(credential_id))
+            .await?
+            == 0
+    {
+        return Err(last_admin(
+            "This is the last passkey with which any admin can sign in to the dashboard: revoking it would lock every admin out. Add another passkey or invite another admin first.",
+        ));
+    }
     let Some(removed) = accounts::delete_credential(&state.db, credential_id).await? else {
         return Ok(false);
     };

@@ -29,6 +29,11 @@ impl ApiError {
         }
     }
 
+    /// The message for a person.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Adds a member to the answer (`credential_id`, `field`).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());

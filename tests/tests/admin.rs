@@ -1315,6 +1315,90 @@ async fn a_dashboard_passkey_picked_at_a_tenant_page_is_not_signalled_unknown() 
 }
 
 #[tokio::test]
+async fn the_last_admin_and_the_last_admin_passkey_cannot_be_removed() {
+    let broker = Broker::start();
+    let first = admin_session(&broker).await;
+    let first_passkey =
+        latchkey_tests::authenticator::b64(&first.auth.credentials()[0].credential_id);
+    // The API: revoking the only passkey any admin can sign in with is 409.
+    let (s, body) = broker
+        .admin(
+            Method::DELETE,
+            &format!("/credentials/{first_passkey}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    assert_eq!(body["reason"], "last_admin", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("lock"), "{body}");
+    // The dashboard: removing the only admin is refused with the reason, and nothing
+    // changed: the admin is still signed in.
+    let res = first
+        .client
+        .post(broker.url(&format!("/admin/admins/{}/delete", first.user_id)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body(format!("csrf={}", first.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 409);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Invite another admin first"), "{page}");
+    let res = first
+        .client
+        .get(broker.url("/admin/tenants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200, "still signed in");
+    let (_, audit) = broker
+        .admin(Method::GET, "/audit?action=credential.revoke", None)
+        .await;
+    assert_eq!(audit["events"], json!([]), "nothing was revoked");
+
+    // With a second admin, the first one's passkey may go, and then the first admin;
+    // the second admin's last passkey may not.
+    let second = admin_session(&broker).await;
+    let (s, body) = broker
+        .admin(
+            Method::DELETE,
+            &format!("/credentials/{first_passkey}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204, "{body}");
+    let second_passkey =
+        latchkey_tests::authenticator::b64(&second.auth.credentials()[0].credential_id);
+    let (s, body) = broker
+        .admin(
+            Method::DELETE,
+            &format!("/credentials/{second_passkey}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["reason"].as_str()),
+        (409, Some("last_admin")),
+        "{body}"
+    );
+    let res = second
+        .client
+        .post(broker.url(&format!("/admin/admins/{}/delete", first.user_id)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body(format!("csrf={}", second.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
 async fn an_invitation_registers_an_admin_passkey_once_and_opens_a_strict_session() {
     let broker = Broker::start();
     let (s, invite) = broker.admin(Method::POST, "/invites", None).await;

@@ -250,6 +250,8 @@ fn failure(e: impl Into<ApiError>) -> HttpResponse {
             "Briefly unavailable",
             "The database cannot be reached right now. Nothing was changed; try again in a moment.",
         )
+    } else if status == StatusCode::CONFLICT {
+        ("Nothing was changed", e.message())
     } else {
         (
             "Something went wrong",

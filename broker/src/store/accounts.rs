@@ -126,6 +126,24 @@ pub async fn delete_credential<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// How many passkeys `tenant_id` has besides those of `except_user` and besides
+/// `except_credential`: what would be left after removing that account or passkey.
+pub async fn count_other_credentials<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    except_user: Option<&str>,
+    except_credential: Option<&str>,
+) -> Result<u64, DbErr> {
+    let mut q = credential::Entity::find().filter(credential::Column::TenantId.eq(tenant_id));
+    if let Some(user) = except_user {
+        q = q.filter(credential::Column::UserId.ne(user));
+    }
+    if let Some(id) = except_credential {
+        q = q.filter(credential::Column::Id.ne(id));
+    }
+    q.count(db).await
+}
+
 /// The passkey object of the admin API.
 pub fn credential_json(c: &credential::Model) -> Value {
     json!({
