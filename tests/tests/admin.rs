@@ -1318,16 +1318,9 @@ async fn a_dashboard_passkey_picked_at_a_tenant_page_is_not_signalled_unknown() 
 async fn the_last_admin_and_the_last_admin_passkey_cannot_be_removed() {
     let broker = Broker::start();
     let first = admin_session(&broker).await;
-    let first_passkey =
-        latchkey_tests::authenticator::b64(&first.auth.credentials()[0].credential_id);
+    let first_passkey = first_passkey_of(&first);
     // The API: revoking the only passkey any admin can sign in with is 409.
-    let (s, body) = broker
-        .admin(
-            Method::DELETE,
-            &format!("/credentials/{first_passkey}"),
-            None,
-        )
-        .await;
+    let (s, body) = revoke_passkey(&broker, &first_passkey).await;
     assert_eq!(
         (s, body["error"].as_str()),
         (409, Some("conflict")),
@@ -1337,15 +1330,7 @@ async fn the_last_admin_and_the_last_admin_passkey_cannot_be_removed() {
     assert!(body["message"].as_str().unwrap().contains("lock"), "{body}");
     // The dashboard: removing the only admin is refused with the reason, and nothing
     // changed: the admin is still signed in.
-    let res = first
-        .client
-        .post(broker.url(&format!("/admin/admins/{}/delete", first.user_id)))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("sec-fetch-site", "same-origin")
-        .body(format!("csrf={}", first.csrf))
-        .send()
-        .await
-        .unwrap();
+    let res = remove_admin(&broker, &first, &first.user_id).await;
     assert_eq!(res.status().as_u16(), 409);
     let page = res.text().await.unwrap();
     assert!(page.contains("Invite another admin first"), "{page}");
@@ -1364,38 +1349,45 @@ async fn the_last_admin_and_the_last_admin_passkey_cannot_be_removed() {
     // With a second admin, the first one's passkey may go, and then the first admin;
     // the second admin's last passkey may not.
     let second = admin_session(&broker).await;
-    let (s, body) = broker
-        .admin(
-            Method::DELETE,
-            &format!("/credentials/{first_passkey}"),
-            None,
-        )
-        .await;
+    let (s, body) = revoke_passkey(&broker, &first_passkey).await;
     assert_eq!(s, 204, "{body}");
-    let second_passkey =
-        latchkey_tests::authenticator::b64(&second.auth.credentials()[0].credential_id);
-    let (s, body) = broker
-        .admin(
-            Method::DELETE,
-            &format!("/credentials/{second_passkey}"),
-            None,
-        )
-        .await;
+    let (s, body) = revoke_passkey(&broker, &first_passkey_of(&second)).await;
     assert_eq!(
         (s, body["reason"].as_str()),
         (409, Some("last_admin")),
         "{body}"
     );
-    let res = second
+    let res = remove_admin(&broker, &second, &first.user_id).await;
+    assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
+}
+
+/// The credential id of an admin's (first) passkey.
+fn first_passkey_of(admin: &AdminSession) -> String {
+    latchkey_tests::authenticator::b64(&admin.auth.credentials()[0].credential_id)
+}
+
+/// `DELETE /api/v1/admin/credentials/{id}` with the bootstrap token.
+async fn revoke_passkey(broker: &Broker, credential_id: &str) -> (u16, Value) {
+    broker
+        .admin(
+            Method::DELETE,
+            &format!("/credentials/{credential_id}"),
+            None,
+        )
+        .await
+}
+
+/// Posts the dashboard's "remove admin" form for `user_id` in `session`.
+async fn remove_admin(broker: &Broker, session: &AdminSession, user_id: &str) -> reqwest::Response {
+    session
         .client
-        .post(broker.url(&format!("/admin/admins/{}/delete", first.user_id)))
+        .post(broker.url(&format!("/admin/admins/{user_id}/delete")))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("sec-fetch-site", "same-origin")
-        .body(format!("csrf={}", second.csrf))
+        .body(format!("csrf={}", session.csrf))
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
+        .unwrap()
 }
 
 #[tokio::test]
