@@ -438,16 +438,14 @@ impl RpId {
                 ),
             )
         };
-        let trimmed = s.trim_end_matches('.');
-        if trimmed.is_empty() || trimmed.len() > 253 || trimmed.contains(['/', ':', '@', '\\']) {
-            return Err(refuse());
-        }
-        let host = match url::Host::parse(trimmed) {
+        // The host parser refuses what cannot be a host (`/`, `:`, `@`, `\\`, nothing at all)
+        // and reads every numeric form (`0x7f.1`, `2130706433`, `1.2.3.4.5`) as an IP
+        // address or a failed one.
+        let host = match url::Host::parse(s.trim_end_matches('.')) {
             Ok(url::Host::Domain(d)) => d,
             Ok(url::Host::Ipv4(_) | url::Host::Ipv6(_)) | Err(_) => return Err(refuse()),
         };
-        let all_digits = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        if all_digits || host.len() > 253 || !is_domain_name(&host) {
+        if host.len() > 253 || !is_domain_name(&host) {
             return Err(refuse());
         }
         Ok(Self(host))
@@ -606,10 +604,28 @@ mod tests {
         assert!(RpId::parse("rp_id", "https://example.com").is_err());
         assert!(RpId::parse("rp_id", "example.com:443").is_err());
         // Read as the URL standard reads hosts: these are IPv4 addresses.
-        for ip in ["0x7f.1", "0177.0.0.1", "2130706433", "127.1"] {
+        for ip in [
+            "0x7f.1",
+            "0177.0.0.1",
+            "2130706433",
+            "127.1",
+            "1.2.3.4.5",
+            "1..2",
+            "[::1]",
+        ] {
             assert!(RpId::parse("rp_id", ip).is_err(), "{ip}");
         }
         assert!(RpId::parse("rp_id", "*.example.com").is_err());
+        for not_a_host in [
+            "",
+            ".",
+            "a@b.example",
+            "a\\b.example",
+            "a/b",
+            "example.com:443",
+        ] {
+            assert!(RpId::parse("rp_id", not_a_host).is_err(), "{not_a_host:?}");
+        }
         assert_eq!(
             RpId::parse("rp_id", "bücher.example").unwrap().as_str(),
             "xn--bcher-kva.example"
