@@ -176,6 +176,11 @@ fn spawn_janitor(state: web::Data<AppState>) {
             {
                 tracing::warn!(error = %e, "janitor failed on email links");
             }
+            if let Err(e) =
+                store::account_sessions::purge_expired(&state.db, crate::util::now()).await
+            {
+                tracing::warn!(error = %e, "janitor failed on account sessions");
+            }
             let idle = state.settings.admin_session_idle;
             if let Err(e) = store::admin::purge_expired(&state.db, crate::util::now(), idle).await {
                 tracing::warn!(error = %e, "janitor failed on admin sessions");

@@ -11,6 +11,12 @@ const SCRIPT: &str = include_str!("../static/latchkey.js");
 
 const STYLE: &str = include_str!("../static/latchkey.css");
 
+/// WebAuthn's JSON forms and the Signal API, shared by the hosted pages' scripts.
+const WEBAUTHN: &str = include_str!("../static/webauthn.js");
+
+/// The account page's script (PROTOCOL §9).
+const ACCOUNT: &str = include_str!("../static/account.js");
+
 /// The pages' icon: 16 and 32 pixel PNGs in an ICO, which every browser reads.
 const FAVICON: &[u8] = include_bytes!("../static/favicon.ico");
 
@@ -20,6 +26,10 @@ pub struct Assets {
     pub script_integrity: String,
     /// `sha384-…` of the style sheet.
     pub style_integrity: String,
+    /// `sha384-…` of the shared WebAuthn script.
+    pub webauthn_integrity: String,
+    /// `sha384-…` of the account page's script.
+    pub account_integrity: String,
     /// A short content hash used as the cache-busting `?v=`.
     pub version: String,
 }
@@ -34,10 +44,15 @@ impl Assets {
             )
         };
         let script_integrity = sri(SCRIPT);
-        let version = crate::util::hex(Sha384::digest(format!("{SCRIPT}{STYLE}")))[..12].to_owned();
+        let version = crate::util::hex(Sha384::digest(format!(
+            "{SCRIPT}{STYLE}{WEBAUTHN}{ACCOUNT}"
+        )))[..12]
+            .to_owned();
         Self {
             script_integrity,
             style_integrity: sri(STYLE),
+            webauthn_integrity: sri(WEBAUTHN),
+            account_integrity: sri(ACCOUNT),
             version,
         }
     }
@@ -55,6 +70,22 @@ pub async fn script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(SCRIPT)
+}
+
+/// `GET /static/webauthn.js`
+pub async fn webauthn_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(WEBAUTHN)
+}
+
+/// `GET /static/account.js`
+pub async fn account_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(ACCOUNT)
 }
 
 /// `GET /static/latchkey.css`

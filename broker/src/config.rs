@@ -57,6 +57,9 @@ struct FileSettings {
     code_ttl: Option<u64>,
     flow_ttl: Option<u64>,
     challenge_ttl: Option<u64>,
+    account_session_idle: Option<u64>,
+    account_session_ttl: Option<u64>,
+    account_reauth: Option<u64>,
     access_token_ttl: Option<u64>,
     db_max_connections: Option<u32>,
     db_acquire_timeout: Option<u64>,
@@ -143,6 +146,15 @@ pub struct Settings {
     pub flow_ttl: i64,
     /// Lifetime of a WebAuthn challenge, seconds (default 300).
     pub challenge_ttl: i64,
+    /// An account session (PROTOCOL §9) ends after this many seconds without use
+    /// (`LATCHKEY_ACCOUNT_SESSION_IDLE`, default 600).
+    pub account_session_idle: i64,
+    /// An account session ends this many seconds after its sign-in
+    /// (`LATCHKEY_ACCOUNT_SESSION_TTL`, default 3600).
+    pub account_session_ttl: i64,
+    /// Adding a passkey on the account page needs a sign-in at most this many seconds
+    /// old (`LATCHKEY_ACCOUNT_REAUTH`, default 300).
+    pub account_reauth: i64,
     /// Lifetime of an access token and id_token, seconds (default 600, at most 600).
     pub access_token_ttl: i64,
     /// Database pool size.
@@ -471,6 +483,19 @@ impl Settings {
             code_ttl: ttl("LATCHKEY_CODE_TTL", f.code_ttl, 60, 600)?,
             flow_ttl: ttl("LATCHKEY_FLOW_TTL", f.flow_ttl, 600, 3600)?,
             challenge_ttl: ttl("LATCHKEY_CHALLENGE_TTL", f.challenge_ttl, 300, 3600)?,
+            account_session_idle: ttl(
+                "LATCHKEY_ACCOUNT_SESSION_IDLE",
+                f.account_session_idle,
+                600,
+                3600,
+            )?,
+            account_session_ttl: ttl(
+                "LATCHKEY_ACCOUNT_SESSION_TTL",
+                f.account_session_ttl,
+                3600,
+                86400,
+            )?,
+            account_reauth: ttl("LATCHKEY_ACCOUNT_REAUTH", f.account_reauth, 300, 3600)?,
             access_token_ttl: ttl("LATCHKEY_ACCESS_TOKEN_TTL", f.access_token_ttl, 600, 600)?,
             db_max_connections,
             db_acquire_timeout: match f.db_acquire_timeout.unwrap_or(5) {
@@ -758,6 +783,17 @@ fn overlay_env(
     num(env, "LATCHKEY_CODE_TTL", &mut f.code_ttl)?;
     num(env, "LATCHKEY_FLOW_TTL", &mut f.flow_ttl)?;
     num(env, "LATCHKEY_CHALLENGE_TTL", &mut f.challenge_ttl)?;
+    num(
+        env,
+        "LATCHKEY_ACCOUNT_SESSION_IDLE",
+        &mut f.account_session_idle,
+    )?;
+    num(
+        env,
+        "LATCHKEY_ACCOUNT_SESSION_TTL",
+        &mut f.account_session_ttl,
+    )?;
+    num(env, "LATCHKEY_ACCOUNT_REAUTH", &mut f.account_reauth)?;
     num(env, "LATCHKEY_ACCESS_TOKEN_TTL", &mut f.access_token_ttl)?;
     num(
         env,

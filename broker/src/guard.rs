@@ -23,6 +23,9 @@ pub const MAX_URI: usize = 8 * 1024;
 /// The ceremony API's path prefix: same-origin calls of the hosted page only.
 const CEREMONY_PREFIX: &str = "/api/v1/flows/";
 
+/// The account page's API prefix (PROTOCOL §9): same-origin calls only (`403 cross_site`).
+const ACCOUNT_PREFIX: &str = "/api/v1/account";
+
 /// Whether `path` belongs to a JSON API (answered `{"error","message"}`).
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
@@ -136,6 +139,26 @@ pub async fn guard(
             StatusCode::FORBIDDEN,
             "cross_site_request",
             "This request did not come from the sign-in page itself, so it was refused.",
+        )
+        .into();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    if let Some(s) = &state
+        && req
+            .path()
+            .strip_prefix(ACCOUNT_PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        && let Some(reason) = cross_site_reason(req.request(), &s.issuer)
+    {
+        tracing::warn!(reason, "cross-site account call refused");
+        s.metrics.inc(
+            "latchkey_refusals_total",
+            format!("reason=\"cross_site_{}\"", reason.replace('-', "_")),
+        );
+        let res: HttpResponse = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "This request did not come from the account page itself, so it was refused.",
         )
         .into();
         return Ok(req.into_response(res).map_into_right_body());

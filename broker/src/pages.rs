@@ -9,7 +9,7 @@ use askama::Template as _;
 use crate::domain::{RpId, RpMode};
 use crate::i18n::Locale;
 use crate::state::AppState;
-use crate::templates::{AuthorizePage, ErrorPage};
+use crate::templates::{AccountPage, AuthorizePage, ErrorPage};
 
 /// Renders a page that opens no flow, in `locale`: `fill` sets what it says; by default
 /// it says that nothing was sent to the site.
@@ -67,6 +67,46 @@ pub struct HostedFlow {
     pub seconds_left: i64,
 }
 
+/// Whether the browser must support Related Origin Requests for `tenant`'s passkeys on
+/// the broker's pages: site mode, on an RP ID that does not cover the broker's host.
+fn needs_related_origins(state: &AppState, tenant: &crate::store::tenants::Tenant) -> bool {
+    tenant.rp_mode == RpMode::Site
+        && !RpId::parse("rp_id", &tenant.rp_id)
+            .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
+            .unwrap_or(false)
+}
+
+/// The account page of `page` (PROTOCOL §9), in `locale`.
+pub fn account_page(
+    state: &AppState,
+    locale: Locale,
+    page: &crate::signin::account::AccountPage,
+) -> Result<AccountPage, crate::errors::ApiError> {
+    let tenant = &page.tenant;
+    Ok(AccountPage {
+        asset_version: state.assets.version.clone(),
+        style_integrity: state.assets.style_integrity.clone(),
+        webauthn_integrity: state.assets.webauthn_integrity.clone(),
+        account_integrity: state.assets.account_integrity.clone(),
+        lang: locale.tag(),
+        t: locale.text(),
+        a: locale.account_text(),
+        title: locale.account_title(&tenant.name),
+        lead: locale.account_lead(&tenant.name),
+        flow_id: page.flow_id.clone(),
+        rp_id: tenant.rp_id.clone(),
+        needs_related_origins: needs_related_origins(state, tenant),
+        ror_notice: locale.ror_notice(&tenant.rp_id),
+        flow_seconds_left: state.settings.flow_ttl,
+        return_to: page
+            .return_to
+            .as_ref()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
+        back_to_site: locale.back_to_site(&tenant.name),
+    })
+}
+
 /// Renders the hosted page of a flow in `view` (`login`, `create`, or `recovery` with the
 /// recovery link's token).
 pub fn hosted_page(
@@ -78,11 +118,9 @@ pub fn hosted_page(
     login_hint: String,
     recovery_token: String,
 ) -> Result<String, crate::errors::ApiError> {
-    let needs_related_origins = tenant.rp_mode == RpMode::Site
-        && !RpId::parse("rp_id", &tenant.rp_id)
-            .map(|rp| rp.covers_host(state.settings.issuer.host_str().unwrap_or_default()))
-            .unwrap_or(false);
+    let needs_related_origins = needs_related_origins(state, tenant);
     let page = AuthorizePage {
+        webauthn_integrity: state.assets.webauthn_integrity.clone(),
         lang: locale.tag(),
         t: locale.text(),
         title: locale.sign_in_to(&tenant.name),

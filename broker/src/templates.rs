@@ -12,6 +12,8 @@ pub struct AuthorizePage {
     pub style_integrity: String,
     /// SRI of the script.
     pub script_integrity: String,
+    /// SRI of the shared WebAuthn script.
+    pub webauthn_integrity: String,
     /// The tenant's display name.
     pub tenant_name: String,
     /// The flow id.
@@ -147,4 +149,42 @@ pub struct IndexPage {
     pub script_integrity: String,
     /// Whether the demo is on.
     pub demo: bool,
+}
+
+/// The account page (PROTOCOL §9).
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    /// Cache-busting asset version.
+    pub asset_version: String,
+    /// SRI of the style sheet.
+    pub style_integrity: String,
+    /// SRI of the shared WebAuthn script.
+    pub webauthn_integrity: String,
+    /// SRI of the account page's script.
+    pub account_integrity: String,
+    /// The page's language tag (`en`, `ja`).
+    pub lang: &'static str,
+    /// The sign-in page's words (footer, retry).
+    pub t: &'static crate::i18n::PageText,
+    /// The account page's words.
+    pub a: &'static crate::i18n::AccountText,
+    /// "Your account at …".
+    pub title: String,
+    /// The signed-out lead.
+    pub lead: String,
+    /// The flow id of the page's sign-in.
+    pub flow_id: String,
+    /// The tenant's RP ID.
+    pub rp_id: String,
+    /// The browser must support Related Origin Requests for this tenant.
+    pub needs_related_origins: bool,
+    /// The Related Origin Requests notice.
+    pub ror_notice: String,
+    /// Seconds the flow has left.
+    pub flow_seconds_left: i64,
+    /// Where the page links back to ("" when no `return_to` was given).
+    pub return_to: String,
+    /// "Back to …".
+    pub back_to_site: String,
 }

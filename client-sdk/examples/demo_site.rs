@@ -68,6 +68,7 @@ async fn home(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
              <textarea id=\"note-text\" aria-label=\"Note\" disabled></textarea>\
              <p><button id=\"note-save\" type=\"button\" disabled>Encrypt and save</button> <span id=\"note-message\" role=\"status\"></span></p>\
              <p>Only your passkey can open this note: this site keeps only the ciphertext.</p></section>\
+             <p><a id=\"manage-passkeys\" href=\"/account\">Manage your passkeys</a> (add a backup passkey, rename or remove one)</p>\
              <form method=\"post\" action=\"/logout\"><button id=\"sign-out\">Sign out</button></form>",
             escape(&s.sub),
             escape(&s.passkey_id),
@@ -103,6 +104,19 @@ async fn callback(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse 
                 "<p>The sign-in failed: {}</p><p><a href=\"/\">Back</a></p>",
                 escape(&e.to_string())
             )),
+    }
+}
+
+/// `GET /account`: to this site's account page at the broker, which links back here.
+async fn account(lk: web::Data<Integration>) -> HttpResponse {
+    let client = lk.client();
+    match client.account_url(Some(&client.config().redirect_uri)) {
+        Ok(url) => HttpResponse::SeeOther()
+            .insert_header(("Location", url.to_string()))
+            .finish(),
+        Err(e) => HttpResponse::BadGateway()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("The account page is not available: {e}")),
     }
 }
 
@@ -306,6 +320,7 @@ async fn main() -> std::io::Result<()> {
             .route("/", web::get().to(home))
             .route("/login", web::get().to(login))
             .route("/callback", web::get().to(callback))
+            .route("/account", web::get().to(account))
             .route("/logout", web::post().to(logout))
     })
     .bind(bind)?

@@ -145,17 +145,24 @@ impl Integration {
     /// random id, dropping any session id the browser brought (no session fixation). A
     /// callback without a pending login, with another state, or replayed, fails and
     /// creates no session. The error renders as a plain `400`/`502` page through
-    /// [`actix_web::ResponseError`], so a handler may just use `?`.
+    /// [`actix_web::ResponseError`], so a handler may just use `?`. A visit that carries
+    /// neither `code` nor `error` (the account page's link back to the site, a bookmark)
+    /// goes to the home page and changes nothing.
     pub async fn callback(
         &self,
         req: &HttpRequest,
         on_sign_in: impl FnOnce(&SignIn),
     ) -> Result<HttpResponse, Error> {
+        let callback = Callback::from_query(req.query_string());
+        if callback.code.is_none() && callback.error.is_none() {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, self.home.clone()))
+                .finish());
+        }
         let pending = req
             .cookie(PENDING_COOKIE)
             .and_then(|c| self.open(c.value()))
             .ok_or_else(|| Error::Callback("no login is pending in this browser".into()))?;
-        let callback = Callback::from_query(req.query_string());
         let sign_in = self.client.finish(&callback, &pending).await?;
         on_sign_in(&sign_in);
         let mut id = [0u8; 32];

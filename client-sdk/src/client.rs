@@ -165,6 +165,9 @@ pub struct Discovery {
     /// `POST /api/v1/sign-ins/redeem`.
     #[serde(default)]
     pub latchkey_redeem_endpoint: Option<String>,
+    /// `GET /account`: the hosted account page (PROTOCOL §9).
+    #[serde(default)]
+    pub latchkey_account_endpoint: Option<String>,
 }
 
 /// What the broker should open on: sign-in (default) or passkey creation.
@@ -421,6 +424,30 @@ impl Client {
         &self.discovery
     }
 
+    /// The address of this site's account page at the broker (PROTOCOL §9), where a
+    /// person adds a backup passkey, names their passkeys and removes one they lost.
+    /// `return_to`, when given, must be exactly one of the site's registered redirect
+    /// URIs (the page links back to it); `None` leaves the link out.
+    pub fn account_url(&self, return_to: Option<&str>) -> Result<Url, Error> {
+        let mut url = match &self.discovery.latchkey_account_endpoint {
+            Some(endpoint) => Url::parse(endpoint),
+            None => Url::parse(&self.discovery.authorization_endpoint).map(|mut u| {
+                u.set_path("/account");
+                u.set_query(None);
+                u
+            }),
+        }
+        .map_err(|e| Error::Discovery(e.to_string()))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &self.config.client_id);
+            if let Some(r) = return_to {
+                q.append_pair("return_to", r);
+            }
+        }
+        Ok(url)
+    }
+
     /// Starts a login: the URL to send the browser to, and what to keep until the callback.
     pub fn authorize(&self, options: &AuthorizeOptions) -> Result<(Url, PendingLogin), Error> {
         let pending = PendingLogin::new();
@@ -626,6 +653,7 @@ impl Client {
                 token_endpoint: format!("{iss}/oauth/token"),
                 jwks_uri: format!("{iss}/oauth/jwks"),
                 latchkey_redeem_endpoint: None,
+                latchkey_account_endpoint: None,
             },
             jwks: RwLock::new(None),
         }
@@ -662,6 +690,18 @@ mod tests {
             Err(Error::Transport(m)) => assert!(m.contains("onnect"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_account_url_names_the_site_and_where_to_come_back() {
+        let c = client();
+        let url = c.account_url(Some("https://shop.example/cb?x=1")).unwrap();
+        assert_eq!(url.path(), "/account");
+        let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["client_id"], "shop");
+        assert_eq!(q["return_to"], "https://shop.example/cb?x=1");
+        let bare = c.account_url(None).unwrap();
+        assert_eq!(bare.query(), Some("client_id=shop"));
     }
 
     #[test]

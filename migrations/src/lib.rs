@@ -13,6 +13,7 @@ mod m20261125_000003_security;
 mod m20261125_000004_passkey_features;
 mod m20261129_000005_recovery;
 mod m20261201_000006_flow_challenge;
+mod m20261202_000007_account;
 
 /// The ordered list of Latchkey's migrations.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_passkey_features::Migration),
             Box::new(m20261129_000005_recovery::Migration),
             Box::new(m20261201_000006_flow_challenge::Migration),
+            Box::new(m20261202_000007_account::Migration),
         ]
     }
 

@@ -1057,3 +1057,168 @@ async fn the_back_button_after_signing_in_shows_a_finished_sign_in_and_makes_no_
         .await;
     screenshots(&page, "authorize-error").await;
 }
+
+/// Adds a second virtual authenticator to `page` (a USB security key, device-bound) and
+/// returns its id.
+async fn add_security_key(page: &Page) -> String {
+    let added = page
+        .call(
+            "WebAuthn.addVirtualAuthenticator",
+            json!({"options": {
+                "protocol": "ctap2", "ctap2Version": "ctap2_1", "transport": "usb",
+                "hasResidentKey": true, "hasUserVerification": true, "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            }}),
+        )
+        .await;
+    added["authenticatorId"].as_str().unwrap().to_owned()
+}
+
+/// Whether the authenticator `id` answers prompts (user presence).
+async fn set_present(page: &Page, id: &str, present: bool) {
+    page.call(
+        "WebAuthn.setAutomaticPresenceSimulation",
+        json!({"authenticatorId": id, "enabled": present}),
+    )
+    .await;
+}
+
+async fn credentials_of(page: &Page, id: &str) -> Vec<Value> {
+    page.call("WebAuthn.getCredentials", json!({"authenticatorId": id}))
+        .await["credentials"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_person_adds_a_security_key_on_the_account_page_and_retires_the_laptop_passkey() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let broker = Broker::start();
+    let site = latchkey_tests::harness::DemoSite::start(&broker, "account-demo").await;
+    let base = site.base.clone();
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+    let laptop = page.authenticator_id.clone();
+
+    // An account made on the demo site with the laptop's passkey.
+    page.goto(&format!("{base}/")).await;
+    page.click("create").await;
+    page.wait_for("location.pathname === '/authorize'", WAIT)
+        .await;
+    create_passkey(&page, "ada@example.com").await;
+    page.wait_for("document.getElementById('identity')", WAIT)
+        .await;
+    let sub = page.eval("document.getElementById('sub').innerText").await;
+
+    // "Manage your passkeys" opens the account page, which signs the person in.
+    page.click("manage-passkeys").await;
+    page.wait_for(
+        "location.pathname === '/account' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    screenshots(&page, "account-signed-out").await;
+    page.click("signin-button").await;
+    page.wait_for(
+        "!document.getElementById('view-account').hidden && document.querySelectorAll('#passkeys li').length === 1",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.querySelector('#passkeys .passkey-here').hidden")
+            .await,
+        false,
+        "the passkey in use on this device is marked"
+    );
+
+    // The security key is added (the laptop, excluded, does not answer).
+    let key = add_security_key(&page).await;
+    set_present(&page, &laptop, false).await;
+    page.fill("passkey-name", "Blue key").await;
+    page.eval("document.getElementById('add-form').requestSubmit()")
+        .await;
+    page.wait_for(
+        "document.querySelectorAll('#passkeys li').length === 2",
+        WAIT,
+    )
+    .await;
+    assert_eq!(credentials_of(&page, &key).await.len(), 1);
+    screenshots(&page, "account").await;
+    let out = screenshot_dir();
+    page.screenshot(&out.join("account-dark-mobile.png"), 390, 844, true)
+        .await;
+
+    // The laptop's passkey is removed; the authenticator is told to forget it.
+    let first = page
+        .eval("[...document.querySelectorAll('#passkeys li')].findIndex((li) => !li.querySelector('.passkey-here').hidden)")
+        .await;
+    let first = first.as_i64().unwrap();
+    page.eval(&format!(
+        "document.querySelectorAll('#passkeys li')[{first}].querySelector('.remove-button').click()"
+    ))
+    .await;
+    page.eval(&format!(
+        "document.querySelectorAll('#passkeys li')[{first}].querySelector('.confirm-remove-button').click()"
+    ))
+    .await;
+    page.wait_for(
+        "document.querySelectorAll('#passkeys li').length === 1",
+        WAIT,
+    )
+    .await;
+    assert!(
+        page.eval("document.querySelector('#passkeys .passkey-name').innerText")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("Blue key")
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#passkeys .remove-button').disabled")
+            .await,
+        true,
+        "the only passkey left cannot be removed from the page"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !credentials_of(&page, &laptop).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "signalAllAcceptedCredentials did not reach the laptop's authenticator"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshots(&page, "account-after-removal").await;
+
+    // Back on the site, signed out, the security key signs in to the same account.
+    page.click("back-link").await;
+    page.wait_for(
+        &format!("location.href === {}", json!(format!("{base}/"))),
+        WAIT,
+    )
+    .await;
+    page.click("sign-out").await;
+    page.wait_for("document.getElementById('sign-in')", WAIT)
+        .await;
+    page.click("sign-in").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    page.click("signin-button").await;
+    page.wait_for("document.getElementById('identity')", WAIT)
+        .await;
+    assert_eq!(
+        page.eval("document.getElementById('new-user').innerText")
+            .await,
+        "false"
+    );
+    assert_eq!(
+        page.eval("document.getElementById('sub').innerText").await,
+        sub
+    );
+}

@@ -69,7 +69,16 @@ async fn the_hosted_page_has_strict_headers_a_bound_cookie_and_integrity_checked
     assert!(html.contains("name=\"latchkey-initial-view\" content=\"login\""));
 
     for (tag, attr_name, path) in [
-        ("<script", "src", "/static/latchkey.js"),
+        (
+            "<script src=\"/static/webauthn.js",
+            "src",
+            "/static/webauthn.js",
+        ),
+        (
+            "<script src=\"/static/latchkey.js",
+            "src",
+            "/static/latchkey.js",
+        ),
         ("<link rel=\"stylesheet\"", "href", "/static/latchkey.css"),
     ] {
         let src = attr(&html, tag, attr_name);
@@ -427,4 +436,60 @@ async fn every_page_names_the_icon_the_broker_serves() {
     let res = page(&broker, &[]).await;
     let csp = res.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("img-src 'self'"), "{csp}");
+}
+
+#[tokio::test]
+async fn the_account_page_has_the_same_headers_integrity_checked_scripts_and_its_words() {
+    let broker = Broker::start();
+    broker.simple_tenant("pages").await;
+    for (lang, words) in [
+        ("en", "Sign in with a passkey"),
+        ("ja", "パスキーでサインイン"),
+    ] {
+        let res = broker
+            .browser()
+            .get(broker.url("/account"))
+            .query(&[("client_id", "pages"), ("return_to", REDIRECT)])
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let h = res.headers().clone();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let html = res.text().await.unwrap();
+        assert!(!html.contains("<script>"), "no inline script");
+        assert!(html.contains(&format!("<html lang=\"{lang}\"")), "{lang}");
+        assert!(html.contains(words), "{lang} words");
+        assert!(html.contains("data-word=\"err-last_passkey\""));
+        assert!(
+            html.contains(&format!("href=\"{REDIRECT}\"")),
+            "the link back"
+        );
+        for path in ["/static/webauthn.js", "/static/account.js"] {
+            let tag = format!("<script src=\"{path}");
+            let src = attr(&html, &tag, "src");
+            let integrity = attr(&html, &tag, "integrity");
+            let bytes = broker
+                .browser()
+                .get(broker.url(src))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let expected = format!(
+                "sha384-{}",
+                base64::engine::general_purpose::STANDARD.encode(Sha384::digest(&bytes))
+            );
+            assert_eq!(integrity, expected, "SRI of {path}");
+        }
+    }
 }

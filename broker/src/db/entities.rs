@@ -94,6 +94,8 @@ pub mod credential {
         pub created_at: i64,
         pub last_used_at: Option<i64>,
         pub aaguid_verified: bool,
+        /// The name its owner gave it on the account page (PROTOCOL §9), if any.
+        pub name: Option<String>,
     }
     // A credential belongs to its user: an assertion loads both in one statement.
     belongs_to!(
@@ -124,6 +126,9 @@ pub mod flow {
         pub created_at: i64,
         pub expires_at: i64,
         pub completed_at: Option<i64>,
+        /// `sign_in` (the flow issues a code) or `account` (the account page's sign-in,
+        /// which opens an account session: PROTOCOL §9).
+        pub purpose: String,
     }
     // A flow belongs to its tenant: the ceremony steps load both in one statement.
     belongs_to!(
@@ -281,6 +286,25 @@ pub mod admin_session {
         pub created_at: i64,
         pub last_seen_at: i64,
         pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod account_session {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "account_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id_hash: String,
+        pub tenant_id: String,
+        pub user_id: String,
+        pub credential_id: String,
+        pub signed_in_at: i64,
+        pub last_used_at: i64,
+        pub expires_at: i64,
+        pub challenge: Option<String>,
+        pub challenge_expires_at: Option<i64>,
     }
     no_relations!();
 }

@@ -241,6 +241,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         created_at: t,
         expires_at: t + state.settings.flow_ttl,
         completed_at: None,
+        purpose: crate::signin::flow::SIGN_IN.to_owned(),
     };
     // RFC 7636 §4.1: a client makes a new code_challenge for every authorization
     // request, so one that already issued its code can only come back from the

@@ -3,12 +3,14 @@
 //! body, makes one call to [`crate::signin::ceremony`], and answers its result. Every
 //! failure answers the contract's error and leaves the flow usable until it expires.
 
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::errors::ApiError;
-use crate::signin::ceremony::{self, RegistrationRequest};
+use crate::signin::account::{self, NewSession};
+use crate::signin::ceremony::{self, RegistrationRequest, Verified};
 use crate::state::AppState;
 use crate::web::{client_ip, open_flow};
 
@@ -52,8 +54,28 @@ pub async fn authentication(
         })?;
     ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
     let flow = open_flow(&state, &req, false).await?;
-    let answer = ceremony::verify_assertion(&state, &flow, credential).await?;
-    Ok(HttpResponse::Ok().json(answer))
+    match ceremony::verify_assertion(&state, &flow, credential).await? {
+        Verified::Code(answer) => Ok(HttpResponse::Ok().json(answer)),
+        // PROTOCOL §9: the account page's sign-in opens an account session.
+        Verified::Account(session) => Ok(HttpResponse::Ok()
+            .cookie(account_cookie(&state, &session))
+            .json(serde_json::json!({"account": true}))),
+    }
+}
+
+/// The account session cookie (PROTOCOL §9): `HttpOnly`, `SameSite=Strict`, path `/`,
+/// `Secure` and `__Host-` over HTTPS.
+fn account_cookie(state: &AppState, session: &NewSession) -> Cookie<'static> {
+    Cookie::build(
+        account::cookie_name(&state.settings),
+        session.token.as_str().to_owned(),
+    )
+    .http_only(true)
+    .secure(state.settings.is_https())
+    .same_site(SameSite::Strict)
+    .path("/")
+    .max_age(CookieDuration::seconds(session.max_age))
+    .finish()
 }
 
 /// `POST /api/v1/flows/{flow}/registration`

@@ -22,6 +22,7 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
             "userinfo_endpoint": format!("{iss}/oauth/userinfo"),
             "jwks_uri": format!("{iss}/oauth/jwks"),
             "latchkey_redeem_endpoint": format!("{iss}/api/v1/sign-ins/redeem"),
+            "latchkey_account_endpoint": format!("{iss}/account"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],

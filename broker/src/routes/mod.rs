@@ -1,6 +1,7 @@
 //! HTTP routes by feature: each handler extracts, converts to domain types, makes one
 //! domain call and maps the result.
 
+pub mod account;
 pub mod admin;
 pub mod authorize;
 pub mod ceremony;
@@ -83,6 +84,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(ops::metrics))
         .route("/static/latchkey.js", web::get().to(crate::assets::script))
         .route("/static/latchkey.css", web::get().to(crate::assets::style))
+        .route(
+            "/static/webauthn.js",
+            web::get().to(crate::assets::webauthn_script),
+        )
+        .route(
+            "/static/account.js",
+            web::get().to(crate::assets::account_script),
+        )
         .route("/favicon.ico", web::get().to(crate::assets::favicon))
         .route("/authorize", web::get().to(authorize::authorize))
         .route("/demo", web::get().to(crate::demo::home))
@@ -116,6 +125,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/recovery/registration",
                     web::post().to(recovery::registration),
                 ),
+        )
+        // PROTOCOL §9: the account page and its API (account session cookie).
+        .route("/account", web::get().to(account::page))
+        .service(
+            web::scope("/api/v1/account")
+                .app_data(api_json_config())
+                .route("", web::get().to(account::show))
+                .route(
+                    "/passkeys/options",
+                    web::post().to(account::passkey_options),
+                )
+                .route("/passkeys", web::post().to(account::add_passkey))
+                .route(
+                    "/passkeys/{credential_id}",
+                    web::patch().to(account::rename_passkey),
+                )
+                .route(
+                    "/passkeys/{credential_id}",
+                    web::delete().to(account::remove_passkey),
+                )
+                .route("/sign-out", web::post().to(account::sign_out)),
         )
         .route("/email/verify", web::get().to(recovery::verify_page))
         .route("/email/verify", web::post().to(recovery::verify))

@@ -179,6 +179,7 @@ pub async fn request(
     let body: RecoveryRequest = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::invalid_request(format!("The body is not valid: {e}")))?;
     let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
+    ceremony::refuse_on_account_page(&flow)?;
     if !offered(&state, &tenant) {
         return Err(SignInError::RecoveryUnavailable.into());
     }
@@ -326,6 +327,7 @@ pub async fn registration_options(
 ) -> Result<HttpResponse, ApiError> {
     let token = token_of(&body)?;
     let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, true).await?;
+    ceremony::refuse_on_account_page(&flow)?;
     if !offered(&state, &tenant) {
         return Err(SignInError::RecoveryUnavailable.into());
     }
@@ -386,6 +388,7 @@ pub async fn registration(
         };
     ceremony::same_id(&credential.id, credential.raw_id.as_ref())?;
     let OpenFlow { flow, tenant } = crate::web::open_flow(&state, &req, false).await?;
+    ceremony::refuse_on_account_page(&flow)?;
     if !offered(&state, &tenant) {
         return Err(SignInError::RecoveryUnavailable.into());
     }
@@ -405,8 +408,8 @@ pub async fn registration(
     let (stored, attested) = ceremony::verify_new_passkey(
         &state,
         &tenant,
-        &flow,
-        &ch,
+        &flow.id,
+        &ch.state,
         &credential,
         &user.id,
         "recover",

@@ -72,6 +72,7 @@ pub async fn registration_options(
     body: RegistrationRequest,
 ) -> Result<Value, SignInError> {
     let (flow, tenant) = (&open.flow, &open.tenant);
+    refuse_on_account_page(flow)?;
     crate::admin::allow_registration(state, flow).await?;
     attempt_quota(state, ip, flow).await?;
     let email = body
@@ -121,14 +122,15 @@ pub async fn registration_options(
     start_creation(state, flow, tenant, "create", user, &[], &pending).await
 }
 
-/// Verifies an assertion in `open` (PROTOCOL §2) and issues the flow's code: the
-/// challenge is consumed first, whatever happens next; an unknown passkey is signalled
-/// only when no tenant holds it; the counter and the tenant's passkey policy are applied.
+/// Verifies an assertion in `open` (PROTOCOL §2) and issues the flow's code, or on the
+/// account page's flow opens an account session (§9): the challenge is consumed first,
+/// whatever happens next; an unknown passkey is signalled only when no tenant holds it;
+/// the counter and the tenant's passkey policy are applied.
 pub async fn verify_assertion(
     state: &AppState,
     open: &OpenFlow,
     credential: PublicKeyCredential,
-) -> Result<Value, SignInError> {
+) -> Result<Verified, SignInError> {
     let (flow, tenant) = (&open.flow, &open.tenant);
     let ch = take_challenge(state, flow, "get").await?;
     let credential_id = b64(&credential.raw_id);
@@ -172,7 +174,7 @@ pub async fn verify_assertion(
         return Err(refuse(
             state,
             tenant,
-            flow,
+            &flow.id,
             "get",
             CeremonyFailure::Verification("user_handle".into()),
         )
@@ -181,7 +183,7 @@ pub async fn verify_assertion(
     let rp = relying_party(state, tenant)?;
     let result = match rp.finish_authentication(&credential, &ch.state, &stored.passkey) {
         Ok(r) => r,
-        Err(f) => return Err(refuse(state, tenant, flow, "get", f).await),
+        Err(f) => return Err(refuse(state, tenant, &flow.id, "get", f).await),
     };
 
     // PROTOCOL §2: a counter that goes backwards is an audit event, and refused under
@@ -203,7 +205,7 @@ pub async fn verify_assertion(
             return Err(refuse(
                 state,
                 tenant,
-                flow,
+                &flow.id,
                 "get",
                 CeremonyFailure::Policy(crate::policy::Refusal::CounterRegression),
             )
@@ -219,7 +221,7 @@ pub async fn verify_assertion(
         .policy
         .check(aaguid, stored.aaguid_verified, be, crate::aaguids::names())
     {
-        return Err(refuse(state, tenant, flow, "get", CeremonyFailure::Policy(r)).await);
+        return Err(refuse(state, tenant, &flow.id, "get", CeremonyFailure::Policy(r)).await);
     }
     let passkey_json = serde_json::from_str::<webauthn_rs::prelude::Passkey>(&stored.passkey)
         .ok()
@@ -228,6 +230,16 @@ pub async fn verify_assertion(
             serde_json::to_string(&p).ok()
         });
     let user = user.ok_or_else(|| internal("credential without user"))?;
+    let used = Use {
+        counter,
+        backed_up: result.backup_state(),
+        passkey_json,
+    };
+    if super::flow::is_account(flow) {
+        let session = super::account::sign_in(state, flow, tenant, &user, &stored, used).await?;
+        state.metrics.ceremony("get", "ok");
+        return Ok(Verified::Account(session));
+    }
     let flags = Flags::from_auth_data(&credential.response.authenticator_data);
     let outcome = Outcome {
         user: &user,
@@ -249,15 +261,20 @@ pub async fn verify_assertion(
         insert_user: None,
         insert_credential: None,
         recovery_link: None,
-        used: Some(Use {
-            counter,
-            backed_up: result.backup_state(),
-            passkey_json,
-        }),
+        used: Some(used),
     };
     let answer = complete(state, flow, tenant, outcome).await?;
     state.metrics.ceremony("get", "ok");
-    Ok(answer)
+    Ok(Verified::Code(answer))
+}
+
+/// What a verified assertion became.
+#[derive(Debug)]
+pub enum Verified {
+    /// A sign-in flow's code: the page's answer (`redirect_to`, `signals`).
+    Code(Value),
+    /// The account page's sign-in: a new account session (PROTOCOL §9).
+    Account(super::account::NewSession),
 }
 
 /// Verifies an attestation in `open` (PROTOCOL §2): a new account with its first
@@ -269,6 +286,7 @@ pub async fn verify_registration(
     credential: RegisterPublicKeyCredential,
 ) -> Result<Value, SignInError> {
     let (flow, tenant) = (&open.flow, &open.tenant);
+    refuse_on_account_page(flow)?;
     let ch = take_challenge(state, flow, "create").await?;
     let pending: PendingAccount = ch
         .registration
@@ -285,8 +303,16 @@ pub async fn verify_registration(
         created_at: t,
         email_verified: false,
     };
-    let (stored, attested) =
-        verify_new_passkey(state, tenant, flow, &ch, &credential, &user.id, "create").await?;
+    let (stored, attested) = verify_new_passkey(
+        state,
+        tenant,
+        &flow.id,
+        &ch.state,
+        &credential,
+        &user.id,
+        "create",
+    )
+    .await?;
     let outcome = Outcome {
         user: &user,
         credential: &stored,
@@ -415,12 +441,22 @@ pub fn signed_message(
     (msg, hash)
 }
 
+/// A new challenge for `flow`: the SHA-256 of its signed message (PROTOCOL §5), or, on
+/// the account page's flow, which issues no code, random bytes and no message (§9).
 pub(crate) fn new_challenge(
     state: &AppState,
     flow: &flow::Model,
     tenant: &Tenant,
 ) -> (String, [u8; 32], i64) {
     let t = now();
+    let expires_at = (t + state.settings.challenge_ttl).min(flow.expires_at);
+    if super::flow::is_account(flow) {
+        return (
+            String::new(),
+            super::account::random_challenge(),
+            expires_at,
+        );
+    }
     let (msg, hash) = signed_message(
         &tenant.client_id,
         &flow.code_challenge,
@@ -429,11 +465,18 @@ pub(crate) fn new_challenge(
         &state.issuer,
         &tenant.rp_id,
     );
-    (
-        msg,
-        hash,
-        (t + state.settings.challenge_ttl).min(flow.expires_at),
-    )
+    (msg, hash, expires_at)
+}
+
+/// The account page's flow signs in to an existing account only: creating an account
+/// (or recovering one) happens at the site's sign-in (PROTOCOL §9).
+pub(crate) fn refuse_on_account_page(flow: &flow::Model) -> Result<(), SignInError> {
+    if super::flow::is_account(flow) {
+        return Err(SignInError::InvalidRequest(
+            "This page manages the passkeys of an existing account; create an account at the site's sign-in.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The account a registration will create, kept with its challenge.
@@ -575,7 +618,7 @@ fn forget(err: SignInError, id: String) -> SignInError {
 pub(crate) async fn refuse(
     state: &AppState,
     tenant: &Tenant,
-    flow: &flow::Model,
+    subject: &str,
     kind: &str,
     failure: CeremonyFailure,
 ) -> SignInError {
@@ -602,7 +645,7 @@ pub(crate) async fn refuse(
             actor: "anonymous",
             action: "ceremony.failed",
             tenant_id: Some(&tenant.client_id),
-            subject: Some(&flow.id),
+            subject: Some(subject),
             detail: json!({"ceremony": kind, "reason": reason}),
         },
     )
@@ -610,37 +653,39 @@ pub(crate) async fn refuse(
     err
 }
 
-/// Verifies an attestation against the flow's challenge and the tenant's policy, and
-/// builds the passkey to store for `user_id` (a new account, or an existing one in a
-/// recovery). Failures are recorded as `ceremony.failed` under `kind`.
+/// Verifies an attestation against the outstanding creation challenge (`ceremony_state`,
+/// webauthn-rs's registration state) and the tenant's policy, and builds the passkey to
+/// store for `user_id` (a new account, an existing one in a recovery, or one adding a
+/// passkey on the account page). Failures are recorded as `ceremony.failed` under `kind`
+/// with `subject` (the flow, or the account).
 pub(crate) async fn verify_new_passkey(
     state: &AppState,
     tenant: &Tenant,
-    flow: &flow::Model,
-    ch: &challenge::Model,
+    subject: &str,
+    ceremony_state: &str,
     credential: &RegisterPublicKeyCredential,
     user_id: &str,
     kind: &str,
 ) -> Result<(credential::Model, crate::passkeys::AttestedCredential), SignInError> {
     let rp = relying_party(state, tenant)?;
-    let (passkey, aaguid_verified) = match rp.finish_registration(credential, &ch.state) {
+    let (passkey, aaguid_verified) = match rp.finish_registration(credential, ceremony_state) {
         Ok(p) => p,
         Err(f @ CeremonyFailure::Policy(_)) => {
             // The authenticator keeps a passkey the broker refused: the page tells it to
             // forget it (signalUnknownCredential).
             return Err(forget(
-                refuse(state, tenant, flow, kind, f).await,
+                refuse(state, tenant, subject, kind, f).await,
                 b64(&credential.raw_id),
             ));
         }
-        Err(f) => return Err(refuse(state, tenant, flow, kind, f).await),
+        Err(f) => return Err(refuse(state, tenant, subject, kind, f).await),
     };
     let Some(attested) = crate::passkeys::read_attestation(&credential.response.attestation_object)
     else {
         return Err(refuse(
             state,
             tenant,
-            flow,
+            subject,
             kind,
             CeremonyFailure::Verification("attestation".into()),
         )
@@ -654,7 +699,7 @@ pub(crate) async fn verify_new_passkey(
         crate::aaguids::names(),
     ) {
         return Err(forget(
-            refuse(state, tenant, flow, kind, CeremonyFailure::Policy(r)).await,
+            refuse(state, tenant, subject, kind, CeremonyFailure::Policy(r)).await,
             credential_id,
         ));
     }
@@ -662,7 +707,7 @@ pub(crate) async fn verify_new_passkey(
         return Err(refuse(
             state,
             tenant,
-            flow,
+            subject,
             kind,
             CeremonyFailure::Verification("duplicate_credential".into()),
         )
@@ -686,6 +731,7 @@ pub(crate) async fn verify_new_passkey(
         created_at: t,
         last_used_at: Some(t),
         aaguid_verified,
+        name: None,
     };
     Ok((stored, attested))
 }

@@ -86,6 +86,23 @@ pub enum SignInError {
     /// The tenant does not offer recovery by email (`403 recovery_unavailable`, E4).
     #[error("recovery unavailable")]
     RecoveryUnavailable,
+    /// No account session, or it ended (`401 account_session_required`, PROTOCOL §9).
+    #[error("account session required")]
+    AccountSessionRequired,
+    /// Adding a passkey needs a fresher sign-in (`401 reauthentication_required`, §9).
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
+    /// The account's only passkey cannot be removed (`409 last_passkey`, §9).
+    #[error("last passkey")]
+    LastPasskey,
+    /// The account has no such passkey: another account's or tenant's, or none
+    /// (`404 not_found`, §9).
+    #[error("passkey not found")]
+    PasskeyNotFound,
+    /// A passkey's name is empty, too long or holds control characters
+    /// (`422 invalid_field` with `field: name`, §9).
+    #[error("name: {0}")]
+    InvalidName(&'static str),
     /// A required parameter is missing or malformed (`400 invalid_request`).
     #[error("{0}")]
     InvalidRequest(String),
@@ -128,6 +145,11 @@ impl SignInError {
             Self::RegistrationClosed => "registration_closed",
             Self::RecoveryLinkExpired => "recovery_link_expired",
             Self::RecoveryUnavailable => "recovery_unavailable",
+            Self::AccountSessionRequired => "account_session_required",
+            Self::ReauthenticationRequired => "reauthentication_required",
+            Self::LastPasskey => "last_passkey",
+            Self::PasskeyNotFound => "not_found",
+            Self::InvalidName(_) => "invalid_field",
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
@@ -166,7 +188,12 @@ impl From<SignInError> for OAuthError {
             | SignInError::SiteNotReady { .. }
             | SignInError::RegistrationClosed
             | SignInError::RecoveryLinkExpired
-            | SignInError::RecoveryUnavailable) => OAuthError::invalid_request(other.to_string()),
+            | SignInError::RecoveryUnavailable
+            | SignInError::AccountSessionRequired
+            | SignInError::ReauthenticationRequired
+            | SignInError::LastPasskey
+            | SignInError::PasskeyNotFound
+            | SignInError::InvalidName(_)) => OAuthError::invalid_request(other.to_string()),
             SignInError::Internal(cause) => {
                 tracing::error!(error = %cause, "sign-in failed");
                 OAuthError::new(
@@ -182,9 +209,9 @@ impl From<SignInError> for OAuthError {
 impl From<SignInError> for ApiError {
     fn from(e: SignInError) -> Self {
         let status = match &e {
-            SignInError::FlowNotFound | SignInError::UnknownCredential { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            SignInError::FlowNotFound
+            | SignInError::UnknownCredential { .. }
+            | SignInError::PasskeyNotFound => StatusCode::NOT_FOUND,
             SignInError::FlowExpired
             | SignInError::FlowFinished
             | SignInError::ChallengeExpired
@@ -192,7 +219,11 @@ impl From<SignInError> for ApiError {
             SignInError::FlowBindingMismatch
             | SignInError::RegistrationClosed
             | SignInError::RecoveryUnavailable => StatusCode::FORBIDDEN,
-            SignInError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            SignInError::InvalidClient(_)
+            | SignInError::AccountSessionRequired
+            | SignInError::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
+            SignInError::LastPasskey => StatusCode::CONFLICT,
+            SignInError::InvalidName(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::BAD_REQUEST,
         };
         let code = e.code();
@@ -292,6 +323,29 @@ impl From<SignInError> for ApiError {
                 code,
                 "This site does not offer account recovery by email.",
             ),
+            SignInError::AccountSessionRequired => ApiError::new(
+                status,
+                code,
+                "Sign in with a passkey to manage the passkeys of your account.",
+            ),
+            SignInError::ReauthenticationRequired => ApiError::new(
+                status,
+                code,
+                "To add a passkey, confirm it is you with one of your passkeys first.",
+            ),
+            SignInError::LastPasskey => ApiError::new(
+                status,
+                code,
+                "This is the only passkey of your account: add another one before you remove it, or you could not sign in any more.",
+            ),
+            SignInError::PasskeyNotFound => ApiError::new(
+                status,
+                code,
+                "Your account has no such passkey.",
+            ),
+            SignInError::InvalidName(message) => {
+                ApiError::new(status, code, message).with("field", "name")
+            }
             SignInError::InvalidRequest(message) => ApiError::invalid_request(message),
             SignInError::InvalidClient(message) | SignInError::InvalidGrant(message) => {
                 ApiError::new(status, code, message)

@@ -13,6 +13,18 @@ use crate::store::flows;
 use crate::store::tenants::Tenant;
 use crate::util::{now, sha256_b64};
 
+/// The purpose of a flow that issues a code (`/authorize`).
+pub const SIGN_IN: &str = "sign_in";
+
+/// The purpose of the account page's flow: its sign-in opens an account session and
+/// issues no code (PROTOCOL §9).
+pub const ACCOUNT: &str = "account";
+
+/// Whether `flow` is the account page's sign-in.
+pub fn is_account(flow: &flow::Model) -> bool {
+    flow.purpose == ACCOUNT
+}
+
 /// The flow-binding cookie's name: `__Host-` prefixed whenever the issuer is HTTPS.
 pub fn cookie_name(settings: &Settings) -> &'static str {
     if settings.is_https() {

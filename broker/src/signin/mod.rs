@@ -3,12 +3,14 @@
 //! [`SignInError`] to the answer. Audit events and metrics of an outcome are recorded
 //! here, once.
 //!
+//! - [`account`]: the account page's session and its passkey management (PROTOCOL §9).
 //! - [`flow`]: a flow opened for a ceremony call (alive, bound to its browser, unfinished).
 //! - [`ceremony`]: options, and the verification of assertions and attestations.
 //! - [`code`]: a verified ceremony becomes the flow's code, in one transaction.
 //! - [`recovery`]: email verification and recovery links (PROTOCOL E4).
 //! - [`redeem`]: a code for a verified identity, for every door it is presented at.
 
+pub mod account;
 pub mod ceremony;
 pub mod code;
 mod error;

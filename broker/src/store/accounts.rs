@@ -287,3 +287,88 @@ async fn with_passkeys<C: ConnectionTrait>(
         })
         .collect())
 }
+
+/// The passkeys of an account, oldest first (PROTOCOL §9).
+pub async fn passkeys_of_user<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<Vec<credential::Model>, DbErr> {
+    credential::Entity::find()
+        .filter(credential::Column::TenantId.eq(tenant_id))
+        .filter(credential::Column::UserId.eq(user_id))
+        .order_by_asc(credential::Column::CreatedAt)
+        .order_by_asc(credential::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Names a passkey of an account; `None` when the account has no such passkey.
+pub async fn rename_passkey<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    user_id: &str,
+    credential_id: &str,
+    name: &str,
+) -> Result<Option<credential::Model>, DbErr> {
+    let res = credential::Entity::update_many()
+        .col_expr(
+            credential::Column::Name,
+            sea_orm::sea_query::Expr::value(name),
+        )
+        .filter(credential::Column::Id.eq(credential_id))
+        .filter(credential::Column::TenantId.eq(tenant_id))
+        .filter(credential::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    find_credential_any(db, credential_id).await
+}
+
+/// How removing a passkey from its account went.
+#[derive(Debug)]
+pub enum Removal {
+    /// Removed; the passkey as it was.
+    Removed(Box<credential::Model>),
+    /// It is the account's only passkey: nothing was removed.
+    LastPasskey,
+    /// The account has no such passkey.
+    NotFound,
+}
+
+/// Removes a passkey of an account unless it is the account's last. Run it in a
+/// transaction: it first writes the account's row, which makes concurrent removals of
+/// the same account's passkeys take turns (a row lock on PostgreSQL, the write lock on
+/// SQLite), so that two of them never remove the last two passkeys together.
+pub async fn remove_passkey_of_user<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: &str,
+    user_id: &str,
+    credential_id: &str,
+) -> Result<Removal, DbErr> {
+    let locked = user::Entity::update_many()
+        .col_expr(
+            user::Column::EmailVerified,
+            sea_orm::sea_query::Expr::col(user::Column::EmailVerified),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    if locked.rows_affected != 1 {
+        return Ok(Removal::NotFound);
+    }
+    let passkeys = passkeys_of_user(db, tenant_id, user_id).await?;
+    let Some(found) = passkeys.iter().find(|c| c.id == credential_id).cloned() else {
+        return Ok(Removal::NotFound);
+    };
+    if passkeys.len() < 2 {
+        return Ok(Removal::LastPasskey);
+    }
+    credential::Entity::delete_by_id(credential_id.to_owned())
+        .exec(db)
+        .await?;
+    Ok(Removal::Removed(Box::new(found)))
+}

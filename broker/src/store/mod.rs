@@ -2,6 +2,7 @@
 //! links) are consumed by one atomic statement so that under any concurrency exactly one
 //! caller wins.
 
+pub mod account_sessions;
 pub mod accounts;
 pub mod admin;
 pub mod audit;

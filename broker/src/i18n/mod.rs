@@ -5,6 +5,10 @@
 //! the `lang` attribute; the words added since are rendered into the page from here (a
 //! `<template id="latchkey-words">` the script reads), so that they live in one place.
 
+mod account;
+
+pub use account::AccountText;
+
 /// A language of the hosted page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Locale {

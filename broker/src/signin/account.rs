@@ -1,0 +1,549 @@
+//! The account page (PROTOCOL §9): a person signs in with a passkey of a tenant (a flow
+//! of its own, through the ceremony API) and gets a short account session, with which
+//! they list, add, rename and remove the passkeys of their account there.
+//!
+//! - The session cookie is random (256 bits) and stored only as its SHA-256; it is bound
+//!   to the tenant and the account, ends after `account_session_idle` seconds without
+//!   use and `account_session_ttl` seconds after its sign-in.
+//! - Adding a passkey needs a sign-in at most `account_reauth` seconds old; its creation
+//!   challenge is kept in the session's row and consumed by its first attempt.
+//! - Removing never takes an account's last passkey.
+
+use std::net::IpAddr;
+
+use sea_orm::TransactionTrait as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use webauthn_rs::prelude::RegisterPublicKeyCredential;
+use zeroize::Zeroizing;
+
+use super::SignInError;
+use super::code::Use;
+use super::flow::ACCOUNT;
+use crate::config::Settings;
+use crate::db::entities::{account_session, credential, flow, user};
+use crate::domain::{DisplayText, RedirectUri, TextProblem};
+use crate::state::AppState;
+use crate::store::accounts::Removal;
+use crate::store::audit::{self, Event};
+use crate::store::tenants::Tenant;
+use crate::store::{account_sessions, accounts, flows, tenants};
+use crate::util::{now, random_token, rfc3339, sha256_b64, unb64};
+
+/// The account session cookie's name: `__Host-` prefixed whenever the issuer is HTTPS.
+pub fn cookie_name(settings: &Settings) -> &'static str {
+    if settings.is_https() {
+        "__Host-latchkey_account"
+    } else {
+        "latchkey_account"
+    }
+}
+
+/// 32 random bytes: the challenge of a ceremony that issues no code (§9).
+pub(crate) fn random_challenge() -> [u8; 32] {
+    rand::random()
+}
+
+/// Why the account page does not open (each a `400` page, never a redirect), or how many
+/// seconds to wait.
+#[derive(Debug)]
+pub enum PageRefusal {
+    /// No tenant has this `client_id`.
+    UnknownClient,
+    /// `return_to` is not exactly one of the tenant's redirect URIs.
+    ReturnToNotRegistered,
+    /// Too many flows from this address: seconds to wait.
+    TooMany(u64),
+    /// The database failed.
+    Failed(SignInError),
+}
+
+impl From<sea_orm::DbErr> for PageRefusal {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// The account page of a tenant, with its new flow.
+#[derive(Debug)]
+pub struct AccountPage {
+    /// The new flow's id.
+    pub flow_id: String,
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Where the page links back to, when given.
+    pub return_to: Option<RedirectUri>,
+}
+
+/// Opens the account page of `client_id`: checks `return_to` against the tenant's
+/// redirect URIs and opens the page's flow, bound to the browser by `binding` (the flow
+/// cookie's value).
+pub async fn open_page(
+    state: &AppState,
+    client_id: &str,
+    return_to: Option<&str>,
+    binding: &str,
+    ip: IpAddr,
+) -> Result<AccountPage, PageRefusal> {
+    let tenant = tenants::get(&state.db, client_id)
+        .await?
+        .ok_or(PageRefusal::UnknownClient)?;
+    let return_to = match return_to {
+        None => None,
+        Some(r) if RedirectUri::is_registered(&tenant.redirect_uris, r) => {
+            Some(RedirectUri::parse(r).map_err(|_| PageRefusal::ReturnToNotRegistered)?)
+        }
+        Some(_) => return Err(PageRefusal::ReturnToNotRegistered),
+    };
+    crate::security::open_flow_quota(state, ip)
+        .await
+        .map_err(|r| PageRefusal::TooMany(r.retry_after))?;
+    let t = now();
+    let flow_id = random_token(16);
+    let model = flow::Model {
+        id: flow_id.clone(),
+        tenant_id: tenant.client_id.clone(),
+        redirect_uri: return_to
+            .as_ref()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
+        state: String::new(),
+        code_challenge: String::new(),
+        nonce: None,
+        scope: "openid".into(),
+        prompt: "login".into(),
+        login_hint: None,
+        binding_hash: sha256_b64(binding),
+        created_at: t,
+        expires_at: t + state.settings.flow_ttl,
+        completed_at: None,
+        purpose: ACCOUNT.into(),
+    };
+    state
+        .writer
+        .run(move |db| async move { flows::create_flow(&db, model).await })
+        .await?;
+    Ok(AccountPage {
+        flow_id,
+        tenant,
+        return_to,
+    })
+}
+
+/// A new account session: the cookie's value (shown once, stored only as its SHA-256)
+/// and its lifetime in seconds.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The cookie's value.
+    pub token: Zeroizing<String>,
+    /// Seconds until the session ends at the latest.
+    pub max_age: i64,
+}
+
+/// The account page's sign-in succeeded: records the passkey's use and opens an account
+/// session, in one transaction with its audit event. The flow stays open until it
+/// expires, so that the page can ask for a fresh sign-in on it (adding a passkey needs
+/// one); each sign-in needs a new challenge all the same.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    flow: &flow::Model,
+    tenant: &Tenant,
+    user: &user::Model,
+    credential: &credential::Model,
+    used: Use,
+) -> Result<NewSession, SignInError> {
+    let t = now();
+    let token = Zeroizing::new(random_token(32));
+    let max_age = state.settings.account_session_ttl;
+    let session = account_session::Model {
+        id_hash: sha256_b64(token.as_bytes()),
+        tenant_id: tenant.client_id.clone(),
+        user_id: user.id.clone(),
+        credential_id: credential.id.clone(),
+        signed_in_at: t,
+        last_used_at: t,
+        expires_at: t + max_age,
+        challenge: None,
+        challenge_expires_at: None,
+    };
+    let current = credential.clone();
+    let actor = format!("user:{}", user.id);
+    let tenant_id = tenant.client_id.clone();
+    let detail = json!({"flow": flow.id, "user_id": user.id, "credential_id": credential.id});
+    let subject = user.id.clone();
+    state
+        .writer
+        .run(move |db| async move {
+            let txn = db.begin().await?;
+            accounts::record_use(
+                &txn,
+                current,
+                used.counter,
+                used.backed_up,
+                used.passkey_json,
+                t,
+            )
+            .await?;
+            account_sessions::insert(&txn, session).await?;
+            audit::record_in(
+                &txn,
+                Event {
+                    actor: &actor,
+                    action: "account.sign_in",
+                    tenant_id: Some(&tenant_id),
+                    subject: Some(&subject),
+                    detail,
+                },
+            )
+            .await?;
+            txn.commit().await
+        })
+        .await?;
+    Ok(NewSession { token, max_age })
+}
+
+/// An account session in use: its account and tenant.
+#[derive(Debug)]
+pub struct Session {
+    id_hash: String,
+    signed_in_at: i64,
+    /// The passkey this browser signed in with.
+    credential_id: String,
+    /// The tenant.
+    pub tenant: Tenant,
+    /// The account.
+    pub user: user::Model,
+}
+
+/// The account session of the cookie `presented`: alive (used within the idle time and
+/// within its lifetime), its account and tenant still there. Each use restarts the idle
+/// time. Anything else is `401 account_session_required`.
+pub async fn session(state: &AppState, presented: Option<&str>) -> Result<Session, SignInError> {
+    let presented = presented
+        .filter(|v| v.len() == 43)
+        .ok_or(SignInError::AccountSessionRequired)?;
+    let id_hash = sha256_b64(presented);
+    let row = account_sessions::find(&state.db, &id_hash)
+        .await?
+        .ok_or(SignInError::AccountSessionRequired)?;
+    let t = now();
+    if row.expires_at <= t || row.last_used_at + state.settings.account_session_idle <= t {
+        return Err(SignInError::AccountSessionRequired);
+    }
+    let user = accounts::find_user(&state.db, &row.user_id)
+        .await?
+        .filter(|u| u.tenant_id == row.tenant_id)
+        .ok_or(SignInError::AccountSessionRequired)?;
+    let tenant = tenants::get(&state.db, &row.tenant_id)
+        .await?
+        .ok_or(SignInError::AccountSessionRequired)?;
+    let hash = id_hash.clone();
+    state
+        .writer
+        .run(move |db| async move { account_sessions::touch(&db, &hash, t).await })
+        .await?;
+    Ok(Session {
+        id_hash,
+        signed_in_at: row.signed_in_at,
+        credential_id: row.credential_id,
+        tenant,
+        user,
+    })
+}
+
+/// A passkey as the account page shows it (PROTOCOL §9).
+#[derive(Debug, Serialize)]
+pub struct PasskeyView {
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// The name its owner gave it, if any.
+    pub name: Option<String>,
+    /// The authenticator's model, from its AAGUID, when known.
+    pub authenticator: Option<String>,
+    /// Whether it is synced (backed up) to other devices.
+    pub backed_up: bool,
+    /// Whether it may be synced at all (a device-bound passkey may not).
+    pub backup_eligible: bool,
+    /// When it was added, RFC 3339.
+    pub created_at: String,
+    /// When it last signed in, RFC 3339.
+    pub last_used_at: Option<String>,
+    /// Whether this browser's account session was opened with it.
+    pub this_device: bool,
+}
+
+impl PasskeyView {
+    fn of(c: &credential::Model, session_credential: &str) -> Self {
+        Self {
+            credential_id: c.id.clone(),
+            name: c.name.clone(),
+            authenticator: crate::aaguids::names()
+                .name_of(&c.aaguid)
+                .map(str::to_owned),
+            backed_up: c.backed_up,
+            backup_eligible: c.backup_eligible,
+            created_at: rfc3339(c.created_at),
+            last_used_at: c.last_used_at.map(rfc3339),
+            this_device: c.id == session_credential,
+        }
+    }
+}
+
+/// The account as the account page shows it: `GET /api/v1/account`.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    /// The account's id (the WebAuthn user handle, base64url).
+    pub user_id: String,
+    /// The account's name.
+    pub name: String,
+    /// Its email address, if any.
+    pub email: Option<String>,
+    /// The tenant's RP ID, for the page's Signal API calls.
+    pub rp_id: String,
+    /// Its passkeys, oldest first.
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// The account of `session` and its passkeys.
+pub async fn view(state: &AppState, session: &Session) -> Result<AccountView, SignInError> {
+    let passkeys =
+        accounts::passkeys_of_user(&state.db, &session.tenant.client_id, &session.user.id).await?;
+    Ok(AccountView {
+        user_id: session.user.id.clone(),
+        name: session.user.name.clone(),
+        email: session.user.email.clone(),
+        rp_id: session.tenant.rp_id.clone(),
+        passkeys: passkeys
+            .iter()
+            .map(|c| PasskeyView::of(c, &session.credential_id))
+            .collect(),
+    })
+}
+
+/// Adding a passkey needs a sign-in at most `account_reauth` seconds old.
+fn fresh(state: &AppState, session: &Session) -> Result<(), SignInError> {
+    if now() - session.signed_in_at > state.settings.account_reauth {
+        return Err(SignInError::ReauthenticationRequired);
+    }
+    Ok(())
+}
+
+/// Creation options for another passkey of the session's account: the same user handle,
+/// its passkeys excluded, the tenant's policy; the challenge is kept in the session.
+pub async fn passkey_options(state: &AppState, session: &Session) -> Result<Value, SignInError> {
+    fresh(state, session)?;
+    let tenant = &session.tenant;
+    super::ceremony::ensure_related_origin(state, tenant).await?;
+    let user = &session.user;
+    let handle = unb64(&user.id)
+        .and_then(|b| Uuid::from_slice(&b).ok())
+        .ok_or_else(|| SignInError::Internal("a user handle is not 16 bytes".into()))?;
+    let exclude: Vec<Vec<u8>> = accounts::credential_ids_of_user(&state.db, &user.id)
+        .await?
+        .iter()
+        .filter_map(|id| unb64(id))
+        .collect();
+    let rp = super::ceremony::registration_rp(state, tenant)?;
+    let (options, ceremony_state) = rp
+        .start_registration(
+            &random_challenge(),
+            handle,
+            &user.name,
+            &user.display_name,
+            &exclude,
+        )
+        .map_err(|e| SignInError::Internal(e.to_string()))?;
+    let expires_at = now() + state.settings.challenge_ttl;
+    let hash = session.id_hash.clone();
+    state
+        .writer
+        .run(move |db| async move {
+            account_sessions::put_challenge(&db, &hash, ceremony_state, expires_at).await
+        })
+        .await?;
+    Ok(json!({ "publicKey": options }))
+}
+
+/// A passkey's name: 1 to 64 characters after trimming, no control characters.
+pub fn passkey_name(name: &str) -> Result<String, SignInError> {
+    DisplayText::check(name, 64)
+        .map(DisplayText::into_string)
+        .map_err(|p| {
+            SignInError::InvalidName(match p {
+                TextProblem::Controls => {
+                    "The name must not contain control characters or text-direction overrides."
+                }
+                TextProblem::Empty | TextProblem::TooLong => "The name must be 1 to 64 characters.",
+            })
+        })
+}
+
+/// Verifies the new passkey against the session's outstanding creation challenge (used
+/// up by this attempt, whatever happens) and the tenant's policy, and adds it to the
+/// account with its audit event.
+pub async fn add_passkey(
+    state: &AppState,
+    session: &Session,
+    credential: RegisterPublicKeyCredential,
+    name: Option<String>,
+) -> Result<PasskeyView, SignInError> {
+    fresh(state, session)?;
+    let name = name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .map(passkey_name)
+        .transpose()?;
+    let hash = session.id_hash.clone();
+    let taken = state
+        .writer
+        .run(move |db| async move { account_sessions::take_challenge(&db, &hash).await })
+        .await?;
+    let Some((ceremony_state, expires_at)) = taken else {
+        crate::security::event(
+            state,
+            "assertion.replay",
+            Some(&session.tenant.client_id),
+            Some(&session.user.id),
+            json!({"ceremony": "account", "reason": "challenge_consumed"}),
+        )
+        .await;
+        return Err(SignInError::ChallengeExpired);
+    };
+    if expires_at <= now() {
+        return Err(SignInError::ChallengeExpired);
+    }
+    let (mut stored, _) = super::ceremony::verify_new_passkey(
+        state,
+        &session.tenant,
+        &session.user.id,
+        &ceremony_state,
+        &credential,
+        &session.user.id,
+        "account",
+    )
+    .await?;
+    stored.name = name;
+    let added = stored.clone();
+    let actor = format!("user:{}", session.user.id);
+    let tenant_id = session.tenant.client_id.clone();
+    let detail =
+        json!({"user_id": session.user.id, "credential_id": stored.id, "name": stored.name});
+    let subject = session.user.id.clone();
+    state
+        .writer
+        .run(move |db| async move {
+            let txn = db.begin().await?;
+            accounts::insert_credential(&txn, stored).await?;
+            audit::record_in(
+                &txn,
+                Event {
+                    actor: &actor,
+                    action: "account.passkey_added",
+                    tenant_id: Some(&tenant_id),
+                    subject: Some(&subject),
+                    detail,
+                },
+            )
+            .await?;
+            txn.commit().await
+        })
+        .await?;
+    state.metrics.ceremony("account", "ok");
+    Ok(PasskeyView::of(&added, &session.credential_id))
+}
+
+/// Names a passkey of the session's account.
+pub async fn rename_passkey(
+    state: &AppState,
+    session: &Session,
+    credential_id: &str,
+    name: &str,
+) -> Result<PasskeyView, SignInError> {
+    let name = passkey_name(name)?;
+    let (tenant_id, user_id, id) = (
+        session.tenant.client_id.clone(),
+        session.user.id.clone(),
+        credential_id.to_owned(),
+    );
+    let actor = format!("user:{user_id}");
+    let detail = json!({"user_id": user_id, "credential_id": credential_id, "name": name});
+    let renamed = state
+        .writer
+        .run(move |db| async move {
+            let txn = db.begin().await?;
+            let renamed = accounts::rename_passkey(&txn, &tenant_id, &user_id, &id, &name).await?;
+            if renamed.is_some() {
+                audit::record_in(
+                    &txn,
+                    Event {
+                        actor: &actor,
+                        action: "account.passkey_renamed",
+                        tenant_id: Some(&tenant_id),
+                        subject: Some(&user_id),
+                        detail,
+                    },
+                )
+                .await?;
+            }
+            txn.commit().await?;
+            Ok(renamed)
+        })
+        .await?
+        .ok_or(SignInError::PasskeyNotFound)?;
+    Ok(PasskeyView::of(&renamed, &session.credential_id))
+}
+
+/// Removes a passkey of the session's account, never its last. Its unredeemed codes stop
+/// redeeming at once (PROTOCOL §3), and it signs in nowhere any more.
+pub async fn remove_passkey(
+    state: &AppState,
+    session: &Session,
+    credential_id: &str,
+) -> Result<(), SignInError> {
+    let (tenant_id, user_id, id) = (
+        session.tenant.client_id.clone(),
+        session.user.id.clone(),
+        credential_id.to_owned(),
+    );
+    let actor = format!("user:{user_id}");
+    let removal = state
+        .writer
+        .run(move |db| async move {
+            let txn = db.begin().await?;
+            let removal = accounts::remove_passkey_of_user(&txn, &tenant_id, &user_id, &id).await?;
+            if let Removal::Removed(c) = &removal {
+                audit::record_in(
+                    &txn,
+                    Event {
+                        actor: &actor,
+                        action: "account.passkey_removed",
+                        tenant_id: Some(&tenant_id),
+                        subject: Some(&user_id),
+                        detail: json!({"user_id": user_id, "credential_id": c.id, "name": c.name}),
+                    },
+                )
+                .await?;
+                txn.commit().await?;
+            } else {
+                txn.rollback().await?;
+            }
+            Ok(removal)
+        })
+        .await?;
+    match removal {
+        Removal::Removed(_) => Ok(()),
+        Removal::LastPasskey => Err(SignInError::LastPasskey),
+        Removal::NotFound => Err(SignInError::PasskeyNotFound),
+    }
+}
+
+/// Ends `session`.
+pub async fn sign_out(state: &AppState, session: Session) -> Result<(), SignInError> {
+    let hash = session.id_hash;
+    state
+        .writer
+        .run(move |db| async move { account_sessions::end(&db, &hash).await })
+        .await?;
+    Ok(())
+}
