@@ -56,6 +56,18 @@ use crate::util::{b64, ct_eq, random_token, sha256};
 
 const COOKIE: &str = "latchkey_demo";
 
+/// The demo tenant's account page (PROTOCOL §9), whose link back is this page's callback.
+fn account_url(state: &AppState) -> String {
+    let mut url = format!("{}/account?", state.issuer);
+    url.push_str(
+        &url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", "demo")
+            .append_pair("return_to", &format!("{}/demo/callback", state.issuer))
+            .finish(),
+    );
+    url
+}
+
 fn page(state: &AppState, fill: impl FnOnce(&mut DemoPage)) -> HttpResponse {
     let mut p = DemoPage {
         asset_version: state.assets.version.clone(),
@@ -69,6 +81,7 @@ fn page(state: &AppState, fill: impl FnOnce(&mut DemoPage)) -> HttpResponse {
         new_user: false,
         user_verified: false,
         backed_up: false,
+        account_url: account_url(state),
     };
     fill(&mut p);
     match p.render() {
@@ -149,6 +162,12 @@ pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
             .into_owned()
             .collect();
     let fail = |msg: String| page(&state, |p| p.error = msg);
+    // The account page's link back carries neither a code nor an error.
+    if !q.contains_key("code") && !q.contains_key("error") {
+        return HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, "/demo"))
+            .finish();
+    }
     if let Some(e) = q.get("error") {
         return fail(format!(
             "{e}: {}",

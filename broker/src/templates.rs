@@ -135,6 +135,8 @@ pub struct DemoPage {
     pub user_verified: bool,
     /// Whether the passkey is synced.
     pub backed_up: bool,
+    /// The demo tenant's account page, linking back here.
+    pub account_url: String,
 }
 
 /// The landing page at `/`.

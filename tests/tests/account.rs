@@ -674,3 +674,26 @@ async fn the_account_pages_flow_signs_in_only_and_issues_no_code() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_built_in_demo_links_to_its_account_page_which_links_back() {
+    let broker = Broker::start_with(&[("LATCHKEY_DEMO", "true")]);
+    let return_to = format!("{}/demo/callback", broker.issuer);
+    let res = broker
+        .browser()
+        .get(broker.url("/account"))
+        .query(&[("client_id", "demo"), ("return_to", return_to.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // The link back carries neither a code nor an error: the demo page, not an error.
+    let res = broker
+        .browser()
+        .get(broker.url("/demo/callback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/demo");
+}
