@@ -186,6 +186,7 @@ fn sync_loop(inner: &Inner) {
         // fsync, which starts now, covers them.
         match fdatasync(&inner.wal) {
             Ok(()) => {
+                super::stats::STATS.fsync();
                 synced = target;
                 let _ = inner.done.send_replace(Ok(target));
             }

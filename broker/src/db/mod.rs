@@ -3,6 +3,7 @@
 
 pub mod durability;
 pub mod entities;
+pub mod stats;
 
 use std::time::Duration;
 
@@ -72,6 +73,8 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     } else {
         Migrator::up(&db, None).await?;
     }
+    let mut db = db;
+    stats::observe(&mut db);
     Ok(db)
 }
 
@@ -259,7 +262,8 @@ impl Writer {
                 thread: None,
             });
         }
-        let conn = Database::connect(pool_options(settings, 1)).await?;
+        let mut conn = Database::connect(pool_options(settings, 1)).await?;
+        stats::observe(&mut conn);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

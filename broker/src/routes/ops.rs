@@ -37,6 +37,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /metrics`: Prometheus text.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut text = state.metrics.render();
+    crate::db::stats::STATS.render(&mut text);
     crate::metrics::Metrics::render_admission(
         &mut text,
         state.admission.in_flight(),

@@ -11,7 +11,6 @@
 
 use std::net::IpAddr;
 
-use sea_orm::TransactionTrait as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -175,7 +174,7 @@ pub(crate) async fn sign_in(
     state
         .writer
         .run(move |db| async move {
-            let txn = db.begin().await?;
+            let txn = crate::db::stats::begin(&db).await?;
             accounts::record_use(
                 &txn,
                 current,
@@ -433,7 +432,7 @@ pub async fn add_passkey(
     state
         .writer
         .run(move |db| async move {
-            let txn = db.begin().await?;
+            let txn = crate::db::stats::begin(&db).await?;
             accounts::insert_credential(&txn, stored).await?;
             audit::record_in(
                 &txn,
@@ -471,7 +470,7 @@ pub async fn rename_passkey(
     let renamed = state
         .writer
         .run(move |db| async move {
-            let txn = db.begin().await?;
+            let txn = crate::db::stats::begin(&db).await?;
             let renamed = accounts::rename_passkey(&txn, &tenant_id, &user_id, &id, &name).await?;
             if renamed.is_some() {
                 audit::record_in(
@@ -510,7 +509,7 @@ pub async fn remove_passkey(
     let removal = state
         .writer
         .run(move |db| async move {
-            let txn = db.begin().await?;
+            let txn = crate::db::stats::begin(&db).await?;
             let removal = accounts::remove_passkey_of_user(&txn, &tenant_id, &user_id, &id).await?;
             if let Removal::Removed(c) = &removal {
                 audit::record_in(

@@ -3,7 +3,6 @@
 //! as its SHA-256) and the audit event, and the page's answer: where to go and what to
 //! signal.
 
-use sea_orm::TransactionTrait as _;
 use serde_json::{Value, json};
 
 use super::SignInError;
@@ -123,7 +122,7 @@ pub(crate) async fn complete(
     let issued = state
         .writer
         .run(move |db| async move {
-            let txn = db.begin().await?;
+            let txn = crate::db::stats::begin(&db).await?;
             if let Some(link) = &recovery_link {
                 let used = crate::store::email_tokens::consume(
                     &txn,

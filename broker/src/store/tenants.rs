@@ -3,7 +3,7 @@
 use latchkey_well_known::Origin;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, DatabaseConnection, DbErr, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _, Set, TransactionTrait as _,
+    QueryFilter as _, QueryOrder as _, Set,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -619,7 +619,7 @@ pub async fn update(
     // PROTOCOL §3: a redirect URI removed from the tenant takes its flows and their
     // unredeemed codes with it, in the transaction that removes it, so no code is sent
     // to it or redeemed for it afterwards.
-    let txn = db.begin().await?;
+    let txn = crate::db::stats::begin(db).await?;
     let updated = am.update(&txn).await?;
     if let Some(uris) = redirect_uris {
         super::flows::forget_redirect_uris_except(&txn, client_id, &uris).await?;

@@ -559,7 +559,7 @@ async fn run(args: Args) -> Res<()> {
         ));
     }
     let ctx = Arc::new(Ctx {
-        client,
+        client: client.clone(),
         base: base.clone(),
         issuer: issuer.clone(),
         client_id: client_id.clone(),
@@ -609,6 +609,7 @@ async fn run(args: Args) -> Res<()> {
     let pid = args.pid.map(|p| p.to_string());
     let proc_before = pid.as_deref().and_then(proc_sample);
     let self_before = cpu_ticks("self");
+    let db_before = db_counters(&client, &base).await;
     let samples: Arc<Mutex<(u64, u64)>> = Arc::new(Mutex::new((0, 0)));
     let sampler = pid.clone().map(|p| {
         let (samples, stop) = (samples.clone(), stop.clone());
@@ -725,6 +726,7 @@ async fn run(args: Args) -> Res<()> {
     let proc_after = pid.as_deref().and_then(proc_sample);
     let self_after = cpu_ticks("self");
     let load_after = loadavg();
+    let db_after = db_counters(&client, &base).await;
 
     let stats = stats.lock().map_err(|_| "statistics poisoned")?;
     let (rss_max, rss_last) = samples.lock().map(|m| *m).unwrap_or_default();
@@ -747,6 +749,28 @@ async fn run(args: Args) -> Res<()> {
         }
         _ => Value::Null,
     };
+    // Database work per sign-in, from the broker's own counters (PROTOCOL §8 metrics).
+    let database = match (&db_before, &db_after) {
+        (Some(b), Some(a)) if stats.ok > 0 => {
+            let per = |k: &str| {
+                let d = a.get(k).copied().unwrap_or(0.0) - b.get(k).copied().unwrap_or(0.0);
+                (d / stats.ok as f64 * 100.0).round() / 100.0
+            };
+            let reads = per("latchkey_db_statements_total{kind=\"read\"}");
+            let writes = per("latchkey_db_statements_total{kind=\"write\"}");
+            let transactions = per("latchkey_db_transactions_total");
+            json!({
+                "statements_per_flow": reads + writes,
+                "reads_per_flow": reads,
+                "writes_per_flow": writes,
+                "transactions_per_flow": transactions,
+                // Each statement is a round trip; each transaction adds BEGIN and COMMIT.
+                "round_trips_per_flow": ((reads + writes + 2.0 * transactions) * 100.0).round() / 100.0,
+                "wal_fsyncs_per_flow": per("latchkey_db_wal_fsyncs_total"),
+            })
+        }
+        _ => Value::Null,
+    };
     let generator_cpu_s = match (self_before, self_after) {
         (Some(b), Some(a)) => a.saturating_sub(b) as f64 / TICKS_PER_SECOND,
         _ => 0.0,
@@ -765,6 +789,7 @@ async fn run(args: Args) -> Res<()> {
         "errors": stats.errors,
         "latency_ms": latency,
         "server": server,
+        "database": database,
         "generator_cpu_s": generator_cpu_s,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
@@ -776,6 +801,27 @@ async fn run(args: Args) -> Res<()> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// The broker's `latchkey_db_*` counters from `/metrics`, by sample name.
+async fn db_counters(client: &reqwest::Client, base: &str) -> Option<BTreeMap<String, f64>> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let counters: BTreeMap<String, f64> = text
+        .lines()
+        .filter(|l| l.starts_with("latchkey_db_"))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect();
+    (!counters.is_empty()).then_some(counters)
 }
 
 fn print_table(r: &Value) {
@@ -817,6 +863,19 @@ fn print_table(r: &Value) {
         for (code, n) in errors {
             println!("error        {n:>7}  {code}");
         }
+    }
+    let d = &r["database"];
+    if !d.is_null() {
+        let f = |k: &str| d[k].as_f64().unwrap_or(0.0);
+        println!(
+            "database     per flow: {:.2} statements ({:.2} reads, {:.2} writes), {:.2} transactions, {:.2} round trips, {:.2} WAL fsyncs",
+            f("statements_per_flow"),
+            f("reads_per_flow"),
+            f("writes_per_flow"),
+            f("transactions_per_flow"),
+            f("round_trips_per_flow"),
+            f("wal_fsyncs_per_flow")
+        );
     }
     let s = &r["server"];
     if !s.is_null() {
