@@ -123,6 +123,7 @@ pub fn hosted_page(
         webauthn_integrity: state.assets.webauthn_integrity.clone(),
         lang: locale.tag(),
         t: locale.text(),
+        words: locale.script_words(),
         title: locale.sign_in_to(&tenant.name),
         ror_notice: locale.ror_notice(&tenant.rp_id),
         asset_version: state.assets.version.clone(),

@@ -32,6 +32,8 @@ pub struct AuthorizePage {
     pub lang: &'static str,
     /// The page's words in that language.
     pub t: &'static crate::i18n::PageText,
+    /// The words its script shows as it runs, in that language.
+    pub words: crate::i18n::ScriptWords,
     /// "Sign in to …" in that language.
     pub title: String,
     /// The Related Origin Requests notice in that language.

@@ -39,112 +39,20 @@
   };
 
   // ---- Words, in the page's language (the server picks it: ui_locales, Accept-Language) ----
-  // The server renders the newer words from broker/src/i18n.rs into a <template>.
+  // Every word comes from the server (broker/src/i18n/), rendered into a <template>;
+  // `say` fills in the blanks ({site}, {rp}, {n}, …).
   function word(key) {
     const tpl = $('latchkey-words');
     const el = tpl && tpl.content ? tpl.content.querySelector('[data-word="' + key + '"]') : null;
     return el ? el.textContent.trim() : '';
   }
 
-  const STRINGS = {
-    en: {
-      preparingSignIn: 'Preparing sign-in…',
-      followPromptUse: 'Follow your browser’s prompt to use your passkey.',
-      checking: 'Checking your passkey…',
-      preparingCreate: 'Preparing your new passkey…',
-      followPromptCreate: 'Follow your browser’s prompt to create your passkey.',
-      saving: 'Saving your passkey…',
-      unlocking: 'Confirm once more so that the site can unlock your encrypted data…',
-      signedIn: 'Signed in. Returning to the site…',
-      sendingLink: 'Sending…',
-      linkSent: 'If a confirmed account here uses this address, we have emailed it a link. Open the link in this browser within 15 minutes.',
-      enterEmail: 'Enter the email address of your account.',
-      api: {
-        flow_binding_mismatch: 'This sign-in was started in another browser or tab, or this browser did not keep its cookie. Go back to the site and start again in this browser.',
-        challenge_expired: 'The sign-in request timed out. Try again.',
-        unknown_credential: 'This passkey is no longer registered here. Create a new one or pick another.',
-        verification_failed: 'Your passkey could not be verified. Try again, or pick another passkey.',
-        user_verification_required: 'Your device did not verify you (PIN, fingerprint or face). Try again and complete the check.',
-        invalid_request: 'The server did not accept this request. Try again.',
-        payload_too_large: 'Your browser sent more data than the server accepts. Try again or pick another passkey.',
-        rate_limited: 'Too many attempts. Wait a moment, then try again.',
-        network_error: 'Could not reach the server. Check your connection and try again.',
-        bad_response: 'The server sent an answer this page did not understand. Try again.',
-        server_error: 'Something went wrong on the server. Try again.',
-        recovery_link_expired: 'This recovery link has expired or was already used. Ask for a new one.',
-        recovery_unavailable: 'This site does not offer account recovery by email.',
-      },
-      reasons: {
-        authenticator_denied: '{site} does not accept {model}. Use a passkey from a device or password manager that {site} allows.',
-        authenticator_not_allowed: '{site} does not accept {model}. Use a passkey from a device or password manager that {site} allows.',
-        synced_passkey: '{site} accepts only passkeys that stay on one device, such as a security key, and this passkey is synced between devices. Use a security key or a device-bound passkey.',
-        attestation_not_verified: '{site} needs proof of which device holds the passkey, and this passkey’s device did not give it. Use a security key that {site} has approved.',
-        counter_regression: 'This passkey reported a use count lower than before, which can mean it was copied. It was refused; contact the site if this keeps happening.',
-        another_site: 'This passkey belongs to another site that uses this sign-in service. Pick another passkey, or create a new one for {site}.',
-      },
-      model: (name) => name ? 'passkeys from ' + name : 'this kind of passkey',
-      relatedOrigins: (rp) => rp + ' has not allowed this sign-in page to use its passkeys yet. Contact the site.',
-      waitSeconds: (n) => 'Too many attempts. Wait ' + n + (n === 1 ? ' second' : ' seconds') + ', then try again.',
-      other: (code) => 'Something went wrong (' + code + '). Try again.',
-      notAllowed: 'The passkey prompt was closed or timed out. Try again when you are ready.',
-      exists: 'A passkey for this account already exists on this device. Sign in with it instead.',
-      rorRefused: (rp) => 'This browser refused to use your passkeys for ' + rp + ' on this sign-in page. It needs WebAuthn Related Origin Requests, and ' + rp + ' must list this page in https://' + rp + '/.well-known/webauthn. Use an up-to-date Chrome, Edge or Safari, or sign in on ' + rp + ' directly.',
-      security: (rp) => 'This browser refused the passkey request for ' + rp + ' on this page for security reasons.',
-      aborted: 'The passkey request was cancelled. Try again.',
-      webauthnOther: (name) => 'Something went wrong with the passkey (' + name + '). Try again.',
-      noHttps: 'This browser does not support passkeys on this page, because it was not loaded over a secure (HTTPS) connection.',
-      unsupported: 'This browser does not support passkeys.',
-    },
-    ja: {
-      preparingSignIn: 'サインインを準備しています…',
-      followPromptUse: 'ブラウザーの案内に従ってパスキーを使ってください。',
-      checking: 'パスキーを確認しています…',
-      preparingCreate: '新しいパスキーを準備しています…',
-      followPromptCreate: 'ブラウザーの案内に従ってパスキーを作成してください。',
-      saving: 'パスキーを保存しています…',
-      unlocking: '暗号化されたデータをサイトで開けるよう、もう一度確認してください…',
-      signedIn: 'サインインしました。サイトに戻ります…',
-      sendingLink: '送信しています…',
-      linkSent: 'このアドレスを使う確認済みのアカウントがあれば、リンクをメールでお送りしました。15 分以内に、このブラウザーでリンクを開いてください。',
-      enterEmail: 'アカウントのメールアドレスを入力してください。',
-      api: {
-        flow_binding_mismatch: 'このサインインは別のブラウザーやタブで始まったか、このブラウザーが Cookie を保持していません。サイトに戻り、このブラウザーでもう一度始めてください。',
-        challenge_expired: 'サインインの要求が時間切れになりました。もう一度お試しください。',
-        unknown_credential: 'このパスキーはここでは登録が解除されています。新しいパスキーを作成するか、別のパスキーを選んでください。',
-        verification_failed: 'パスキーを確認できませんでした。もう一度試すか、別のパスキーを選んでください。',
-        user_verification_required: '端末で本人確認（PIN、指紋、顔認証）が行われませんでした。もう一度試して、確認を完了してください。',
-        invalid_request: 'サーバーがこの要求を受け付けませんでした。もう一度お試しください。',
-        payload_too_large: 'ブラウザーから送られたデータが大きすぎます。もう一度試すか、別のパスキーを選んでください。',
-        rate_limited: '試行回数が多すぎます。少し待ってから、もう一度お試しください。',
-        network_error: 'サーバーに接続できませんでした。接続を確認して、もう一度お試しください。',
-        bad_response: 'サーバーの応答をこのページが理解できませんでした。もう一度お試しください。',
-        server_error: 'サーバーで問題が発生しました。もう一度お試しください。',
-        recovery_link_expired: 'この復旧リンクは有効期限が切れているか、既に使われています。新しいリンクを依頼してください。',
-        recovery_unavailable: 'このサイトでは、メールによるアカウントの復旧を利用できません。',
-      },
-      reasons: {
-        authenticator_denied: '{site} では{model}を利用できません。{site} が認めている端末やパスワードマネージャーのパスキーを使ってください。',
-        authenticator_not_allowed: '{site} では{model}を利用できません。{site} が認めている端末やパスワードマネージャーのパスキーを使ってください。',
-        synced_passkey: '{site} では、セキュリティキーのように 1 台の端末だけに保存されるパスキーのみ利用できます。このパスキーは端末間で同期されています。セキュリティキーか、端末に固定されたパスキーを使ってください。',
-        attestation_not_verified: '{site} では、パスキーを保存している端末の証明が必要ですが、この端末からは証明が得られませんでした。{site} が承認したセキュリティキーを使ってください。',
-        counter_regression: 'このパスキーの使用回数が以前より小さく報告されました。複製された可能性があるため、拒否しました。繰り返し起こる場合はサイトにお問い合わせください。',
-        another_site: 'このパスキーは、このサインインサービスを利用している別のサイトのものです。別のパスキーを選ぶか、{site} 用のパスキーを新しく作成してください。',
-      },
-      model: (name) => name ? name + ' のパスキー' : 'この種類のパスキー',
-      relatedOrigins: (rp) => rp + ' は、このサインインページでのパスキーの利用をまだ許可していません。サイトにお問い合わせください。',
-      waitSeconds: (n) => '試行回数が多すぎます。' + n + ' 秒待ってから、もう一度お試しください。',
-      other: (code) => '問題が発生しました（' + code + '）。もう一度お試しください。',
-      notAllowed: 'パスキーの画面が閉じられたか、時間切れになりました。準備ができたら、もう一度お試しください。',
-      exists: 'このアカウントのパスキーは、この端末に既にあります。そのパスキーでサインインしてください。',
-      rorRefused: (rp) => 'このブラウザーは、このサインインページで ' + rp + ' のパスキーを使うことを拒否しました。WebAuthn Related Origin Requests への対応と、https://' + rp + '/.well-known/webauthn にこのページが記載されていることが必要です。最新の Chrome、Edge、Safari を使うか、' + rp + ' で直接サインインしてください。',
-      security: (rp) => 'このブラウザーは、セキュリティ上の理由で、このページでの ' + rp + ' のパスキーの要求を拒否しました。',
-      aborted: 'パスキーの要求が取り消されました。もう一度お試しください。',
-      webauthnOther: (name) => 'パスキーで問題が発生しました（' + name + '）。もう一度お試しください。',
-      noHttps: 'このページは安全な接続（HTTPS）で読み込まれていないため、このブラウザーではパスキーを使えません。',
-      unsupported: 'このブラウザーはパスキーに対応していません。',
-    },
-  };
-  const T = STRINGS[lang];
+  function say(key, blanks) {
+    let text = word(key);
+    for (const [k, v] of Object.entries(blanks || {})) text = text.split('{' + k + '}').join(String(v));
+    return text;
+  }
+
 
   let lastAction = 'signin'; // what the retry button restarts
   let running = false;       // a ceremony is in progress
@@ -289,7 +197,7 @@
   // ---- Errors in plain words ----
   const EXPIRED = word('gone');
   const NO_RETRY = ['flow_not_found', 'flow_expired', 'flow_binding_mismatch', 'recovery_link_expired', 'recovery_unavailable'];
-  const fill = (text, name) => text.split('{site}').join(site).split('{model}').join(T.model(name));
+  const model = (name) => (name ? say('model-named', { name }) : say('model-unknown'));
 
   // English: the server's own message (it names the case exactly); Japanese: the page's
   // words for the code, or for the policy's reason.
@@ -298,9 +206,11 @@
     const reason = typeof err.body.reason === 'string' ? err.body.reason : '';
     if (code === 'flow_not_found' || code === 'flow_expired') return EXPIRED;
     if (lang === 'en' && err.serverMessage) return err.serverMessage;
-    if (reason && T.reasons[reason]) return fill(T.reasons[reason], err.body.authenticator);
-    if (code === 'invalid_request' && err.body.rp_id) return T.relatedOrigins(err.body.rp_id);
-    return T.api[code] || err.serverMessage || T.other(code);
+    if (reason && word('reason-' + reason)) {
+      return say('reason-' + reason, { site, model: model(err.body.authenticator) });
+    }
+    if (code === 'invalid_request' && err.body.rp_id) return say('related-origins', { rp: err.body.rp_id });
+    return word('api-' + code) || err.serverMessage || say('other', { code });
   }
 
   function handleApiError(err) {
@@ -318,7 +228,7 @@
     let text = apiText(err);
     if (code === 'rate_limited' && err.retryAfter) {
       const n = err.retryAfter;
-      text = T.waitSeconds(n);
+      text = n === 1 ? say('wait-second') : say('wait-seconds', { n });
       lockedUntil = Date.now() + n * 1000;
       setTimeout(() => setBusy(running), n * 1000 + 50);
     }
@@ -334,19 +244,19 @@
           ? showError('no_passkey_elsewhere', word('no-passkey-elsewhere'), { retry: false, create: true, info: true })
           : showError('no_passkey', word('no-passkey'), { retry: false, create: true, otherDevice: true, info: true });
       case 'NotAllowedError':
-        return showError(name, T.notAllowed);
+        return showError(name, say('not-allowed'));
       case 'InvalidStateError':
         if (action === 'create') {
-          return showError(name, T.exists, { retry: false, signInInstead: true });
+          return showError(name, say('exists'), { retry: false, signInInstead: true });
         }
         break;
       case 'SecurityError':
-        if (siteMode && needsRor) return showError(name, T.rorRefused(rpId));
-        return showError(name, T.security(rpId));
+        if (siteMode && needsRor) return showError(name, say('ror-refused', { rp: rpId }));
+        return showError(name, say('security', { rp: rpId }));
       case 'AbortError':
-        return showError(name, T.aborted);
+        return showError(name, say('aborted'));
     }
-    return showError(name, T.webauthnOther(name));
+    return showError(name, say('webauthn-other', { name }));
   }
 
   // ---- Ceremonies ----
@@ -437,7 +347,7 @@
     finished = true;
     stopConditional();
     document.body.dataset.state = 'redirecting';
-    setStatus(T.signedIn);
+    setStatus(say('signed-in'));
     try { await sendSignals(result.signals); } catch (e) { /* best effort */ }
     window.location.assign(fragment ? target.split('#')[0] + '#' + fragment : target);
   }
@@ -465,7 +375,7 @@
   }
 
   async function verifyAssertion(publicKey, json, cred) {
-    setStatus(T.checking);
+    setStatus(say('checking'));
     const out = prfOutputs(cred);
     const result = await post('/authentication', withoutPrf(credentialJSON(cred)));
     await finish(result, prfFragment(!!(publicKey.extensions && publicKey.extensions.prf), out));
@@ -547,10 +457,10 @@
   // Keep nothing async between the click and navigator.credentials.* except
   // the one options fetch: older Safari drops the user gesture otherwise.
   async function signIn(hints) {
-    setStatus(T.preparingSignIn);
+    setStatus(say('preparing-sign-in'));
     const json = needOptions(await post('/authentication/options', {}));
     const publicKey = withPrf(requestOptions(json), json);
-    setStatus(T.followPromptUse);
+    setStatus(say('follow-prompt-use'));
     let cred = null;
     if (immediate && !hints) {
       try {
@@ -572,18 +482,18 @@
   // Creates a passkey: `optionsPath` with `optionsBody`, then `finishPath` with the
   // credential as `wrap` puts it.
   async function createWith(optionsPath, optionsBody, finishPath, wrap) {
-    setStatus(T.preparingCreate);
+    setStatus(say('preparing-create'));
     const json = needOptions(await post(optionsPath, optionsBody));
     const publicKey = withPrf(creationOptions(json), json);
     const prfAsked = !!(publicKey.extensions && publicKey.extensions.prf);
-    setStatus(T.followPromptCreate);
+    setStatus(say('follow-prompt-create'));
     const cred = await navigator.credentials.create({ publicKey });
     if (!cred) throw new DOMException('No passkey was created.', 'NotAllowedError');
-    setStatus(T.saving);
+    setStatus(say('saving'));
     let out = prfOutputs(cred);
     const result = await post(finishPath, wrap(withoutPrf(credentialJSON(cred))));
     if (prfAsked && out.enabled && !out.first) {
-      setStatus(T.unlocking);
+      setStatus(say('unlocking'));
       out = (await prfAfterCreate(publicKey, cred)) || out;
     }
     await finish(result, prfFragment(prfAsked, out));
@@ -602,11 +512,11 @@
   // account uses it.
   async function requestRecovery() {
     const email = ui.recoverEmail.value.trim();
-    if (!email) throw new ApiError('invalid_request', T.enterEmail, { field: 'email' });
-    setStatus(T.sendingLink);
+    if (!email) throw new ApiError('invalid_request', say('enter-email'), { field: 'email' });
+    setStatus(say('sending-link'));
     await post('/recovery', { email: email });
     document.body.dataset.recovery = 'sent';
-    setStatus(T.linkSent);
+    setStatus(say('link-sent'));
   }
 
   // Opened from a recovery link: a new passkey for the existing account.
@@ -683,7 +593,7 @@
     if (!PKC || !navigator.credentials) {
       finished = true;
       setBusy(false);
-      showError('unsupported', window.isSecureContext === false ? T.noHttps : T.unsupported, { retry: false });
+      showError('unsupported', window.isSecureContext === false ? say('no-https') : say('unsupported'), { retry: false });
       return;
     }
     if (!flow) {

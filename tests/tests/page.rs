@@ -493,3 +493,43 @@ async fn the_account_page_has_the_same_headers_integrity_checked_scripts_and_its
         }
     }
 }
+
+#[tokio::test]
+async fn the_sign_in_pages_script_carries_no_words_and_the_page_hands_it_every_one() {
+    let broker = Broker::start();
+    broker.simple_tenant("pages").await;
+    let script = broker
+        .browser()
+        .get(broker.url("/static/latchkey.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !script
+            .chars()
+            .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)),
+        "no Japanese in the script: its words come from the page"
+    );
+    assert!(!script.contains("Too many attempts"), "no English either");
+    let html = page(&broker, &[("ui_locales", "ja")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (key, words) in [
+        ("api-rate_limited", "試行回数が多すぎます"),
+        ("wait-seconds", "{n} 秒待って"),
+        ("reason-synced_passkey", "{site} では"),
+        ("ror-refused", "{rp}"),
+    ] {
+        let tag = format!("<p data-word=\"{key}\">");
+        let at = html
+            .find(&tag)
+            .unwrap_or_else(|| panic!("{key} in the page"));
+        let text = &html[at + tag.len()..];
+        assert!(text[..text.find("</p>").unwrap()].contains(words), "{key}");
+    }
+}

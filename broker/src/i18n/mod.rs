@@ -1,13 +1,16 @@
 //! The hosted page's languages: English and Japanese, chosen from the `ui_locales`
 //! parameter (OpenID Connect Core §3.1.2.1, space-separated BCP 47 tags in order of
 //! preference), then the `Accept-Language` header (RFC 9110 §12.5.4, q-values), then
-//! English. The page's script carries most of its messages for both languages and reads
-//! the `lang` attribute; the words added since are rendered into the page from here (a
-//! `<template id="latchkey-words">` the script reads), so that they live in one place.
+//! English. Every word of the hosted pages lives here: the pages render them, and hand
+//! their scripts the words they show as they run in a `<template id="latchkey-words">`
+//! (`script.rs` for the sign-in page, `account.rs` for the account page), so that the
+//! scripts carry none of their own.
 
 mod account;
+mod script;
 
 pub use account::AccountText;
+pub use script::ScriptWords;
 
 /// A language of the hosted page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
