@@ -42,6 +42,19 @@ pub fn no_flow_page(
     }
 }
 
+/// The `429` page of a client over a rate limit, with `Retry-After`.
+pub fn too_many(state: &AppState, locale: Locale, wait: u64) -> HttpResponse {
+    let mut res = no_flow_page(state, locale, StatusCode::TOO_MANY_REQUESTS, |p| {
+        p.title = locale.error_text().too_many_title.to_owned();
+        p.message = locale.wait_then_retry(wait);
+    });
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&wait.to_string()) {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
+}
+
 /// Renders the plain-words page of a refused request, in English, when redirecting would
 /// be unsafe.
 pub fn error_page(

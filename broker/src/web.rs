@@ -72,6 +72,43 @@ pub async fn open_flow(
     Ok(crate::signin::flow::open(state, &call).await?)
 }
 
+/// The language of a page for `req`: `ui_locales` when given, else its
+/// `Accept-Language`, else English ([`crate::i18n::Locale::negotiate`]).
+pub fn locale(req: &HttpRequest, ui_locales: Option<&str>) -> crate::i18n::Locale {
+    crate::i18n::Locale::negotiate(
+        ui_locales,
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The value that binds a new flow to this browser: the flow cookie's, when the browser
+/// has a well-formed one (a browser keeps one binding for all its flows), else a new one.
+pub fn flow_binding(req: &HttpRequest, settings: &Settings) -> String {
+    req.cookie(crate::signin::flow::cookie_name(settings))
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 43 && crate::util::unb64(v).is_some())
+        .unwrap_or_else(|| crate::util::random_token(32))
+}
+
+/// A hosted page that opened a flow: `body` with the headers of every page and the flow
+/// cookie (PROTOCOL §2: `HttpOnly; SameSite=Lax; Path=/`, `Secure` and `__Host-` over
+/// HTTPS) holding `binding`.
+pub fn flow_page(settings: &Settings, binding: String, body: String) -> actix_web::HttpResponse {
+    use actix_web::cookie::{Cookie, SameSite, time::Duration};
+    let cookie = Cookie::build(crate::signin::flow::cookie_name(settings), binding)
+        .http_only(true)
+        .secure(settings.is_https())
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(Duration::seconds(settings.flow_ttl))
+        .finish();
+    crate::assets::html(actix_web::http::StatusCode::OK)
+        .cookie(cookie)
+        .body(body)
+}
+
 /// The parameters of an `/authorize` query, form-decoded, and the first one given more
 /// than once (RFC 6749 §3.1: parameters must not be repeated).
 pub fn read_query(query: &str) -> (HashMap<String, String>, Option<String>) {

@@ -3,8 +3,8 @@
 //! call to [`crate::signin::account`], and answers its result. Cross-site calls are
 //! refused before any handler runs ([`crate::guard`]: `403 cross_site`).
 
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-use actix_web::http::{StatusCode, header};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template as _;
 use serde::Deserialize;
@@ -12,27 +12,20 @@ use serde_json::Value;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use crate::errors::ApiError;
-use crate::i18n::Locale;
 use crate::pages::no_flow_page;
 use crate::signin::account::{self, PageRefusal, Session};
 use crate::signin::ceremony;
 use crate::state::AppState;
-use crate::util::random_token;
 
 /// `GET /account?client_id=…[&return_to=…]`: the hosted account page, with a flow of its
 /// own for the passkey sign-in.
 pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (params, _) = crate::web::read_query(req.query_string());
     let get = |k: &str| params.get(k).map(String::as_str);
-    let locale = Locale::negotiate(
-        get("ui_locales"),
-        req.headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let locale = crate::web::locale(&req, get("ui_locales"));
     let t = locale.error_text();
     if let Err(wait) = crate::web::rate_limit(&state, &req, "authorize") {
-        return too_many(&state, locale, wait);
+        return crate::pages::too_many(&state, locale, wait);
     }
     let refused = |title: &str, message: &str, developer: String| {
         no_flow_page(&state, locale, StatusCode::BAD_REQUEST, |p| {
@@ -50,12 +43,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             t.no_client_id_fix.into(),
         );
     };
-    let cookie_name = crate::signin::flow::cookie_name(&state.settings);
-    let binding = req
-        .cookie(cookie_name)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() == 43 && crate::util::unb64(v).is_some())
-        .unwrap_or_else(|| random_token(32));
+    let binding = crate::web::flow_binding(&req, &state.settings);
     let ip = crate::web::client_ip(&req, &state.settings);
     let opened = account::open_page(&state, client_id, get("return_to"), &binding, ip).await;
     let page = match opened {
@@ -74,7 +62,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                 locale.return_to_fix(client_id),
             );
         }
-        Err(PageRefusal::TooMany(wait)) => return too_many(&state, locale, wait),
+        Err(PageRefusal::TooMany(wait)) => return crate::pages::too_many(&state, locale, wait),
         Err(PageRefusal::Failed(e)) => return ApiError::from(e).into(),
     };
     let body = match crate::pages::account_page(&state, locale, &page) {
@@ -85,28 +73,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Ok(b) => b,
         Err(e) => return ApiError::internal(e).into(),
     };
-    let cookie = Cookie::build(cookie_name, binding)
-        .http_only(true)
-        .secure(state.settings.is_https())
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(CookieDuration::seconds(state.settings.flow_ttl))
-        .finish();
-    crate::assets::html(StatusCode::OK)
-        .cookie(cookie)
-        .body(body)
-}
-
-fn too_many(state: &AppState, locale: Locale, wait: u64) -> HttpResponse {
-    let mut res = no_flow_page(state, locale, StatusCode::TOO_MANY_REQUESTS, |p| {
-        p.title = locale.error_text().too_many_title.to_owned();
-        p.message = locale.wait_then_retry(wait);
-        p.footnote = String::new();
-    });
-    if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
-        res.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    res
+    crate::web::flow_page(&state.settings, binding, body)
 }
 
 /// The request's account session: the request rate first (`429 rate_limited`), then the

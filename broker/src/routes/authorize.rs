@@ -1,7 +1,6 @@
 //! `GET /authorize` (PROTOCOL §2): validates the request, opens a flow bound to this
 //! browser by a cookie, and renders the hosted sign-in page.
 
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -75,22 +74,12 @@ fn finished_page(
 pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(wait) = crate::web::rate_limit(&state, &req, "authorize") {
         let (params, _) = crate::web::read_query(req.query_string());
-        let locale = Locale::negotiate(
-            params.get("ui_locales").map(String::as_str),
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        );
-        return too_many(&state, locale, wait);
+        let locale = crate::web::locale(&req, params.get("ui_locales").map(String::as_str));
+        return crate::pages::too_many(&state, locale, wait);
     }
     let (params, duplicate) = crate::web::read_query(req.query_string());
     let get = |k: &str| params.get(k).map(String::as_str);
-    let locale = Locale::negotiate(
-        get("ui_locales"),
-        req.headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let locale = crate::web::locale(&req, get("ui_locales"));
     let t = locale.error_text();
 
     // RFC 6749 §4.1.2.1: without a known client and an exactly registered redirect URI,
@@ -219,12 +208,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     };
 
     // Reuse this browser's binding secret so that several tabs can sign in at once.
-    let cookie_name = crate::signin::flow::cookie_name(&state.settings);
-    let binding = req
-        .cookie(cookie_name)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() == 43 && crate::util::unb64(v).is_some())
-        .unwrap_or_else(|| random_token(32));
+    let binding = crate::web::flow_binding(&req, &state.settings);
     let t = now();
     let flow_id = random_token(16);
     let model = flow::Model {
@@ -257,7 +241,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     if let Err(refusal) =
         crate::security::open_flow_quota(&state, crate::web::client_ip(&req, &state.settings)).await
     {
-        return too_many(&state, locale, refusal.retry_after);
+        return crate::pages::too_many(&state, locale, refusal.retry_after);
     }
     let created = state
         .writer
@@ -283,28 +267,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         Ok(b) => b,
         Err(e) => return e.into(),
     };
-    let cookie = Cookie::build(cookie_name, binding)
-        .http_only(true)
-        .secure(state.settings.is_https())
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(CookieDuration::seconds(state.settings.flow_ttl))
-        .finish();
-    crate::assets::html(StatusCode::OK)
-        .cookie(cookie)
-        .body(body)
-}
-
-/// The `429` page of a client over a rate limit, with `Retry-After`.
-fn too_many(state: &AppState, locale: Locale, wait: u64) -> HttpResponse {
-    let mut res = no_flow_page(state, locale, StatusCode::TOO_MANY_REQUESTS, |p| {
-        p.title = locale.error_text().too_many_title.to_owned();
-        p.message = locale.wait_then_retry(wait);
-    });
-    if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
-        res.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    res
+    crate::web::flow_page(&state.settings, binding, body)
 }
 
 /// The scopes granted: `openid` always, `email` when asked; others are ignored

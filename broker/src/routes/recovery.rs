@@ -35,12 +35,7 @@ use crate::templates::EmailLinkPage;
 use crate::util::{ct_eq, now, sha256_b64, unb64};
 
 fn locale_of(req: &HttpRequest) -> Locale {
-    Locale::negotiate(
-        None,
-        req.headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
+    crate::web::locale(req, None)
 }
 
 fn link_page(

@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+use sea_orm::{DatabaseTransaction, DbErr};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -130,6 +131,49 @@ pub async fn open_page(
     })
 }
 
+/// Runs `change` in one transaction on the writer with its audit event `action` about
+/// the account `user_id` of `tenant_id`: `change` hands back the transaction, its result,
+/// and the event's detail, or `None` when nothing changed (the transaction is then rolled
+/// back and no event recorded).
+async fn audited<T, F, Fut>(
+    state: &AppState,
+    (tenant_id, user_id): (&str, &str),
+    action: &'static str,
+    change: F,
+) -> Result<T, SignInError>
+where
+    T: Send + 'static,
+    F: FnOnce(DatabaseTransaction) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(DatabaseTransaction, T, Option<Value>), DbErr>> + Send + 'static,
+{
+    let (tenant_id, user_id) = (tenant_id.to_owned(), user_id.to_owned());
+    let done = state
+        .writer
+        .run(move |db| async move {
+            let txn = crate::db::stats::begin(&db).await?;
+            let (txn, out, detail) = change(txn).await?;
+            let Some(detail) = detail else {
+                txn.rollback().await?;
+                return Ok(out);
+            };
+            audit::record_in(
+                &txn,
+                Event {
+                    actor: &format!("user:{user_id}"),
+                    action,
+                    tenant_id: Some(&tenant_id),
+                    subject: Some(&user_id),
+                    detail,
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(out)
+        })
+        .await?;
+    Ok(done)
+}
+
 /// A new account session: the cookie's value (shown once, stored only as its SHA-256)
 /// and its lifetime in seconds.
 #[derive(Debug)]
@@ -167,38 +211,19 @@ pub(crate) async fn sign_in(
         challenge_expires_at: None,
     };
     let current = credential.clone();
-    let actor = format!("user:{}", user.id);
-    let tenant_id = tenant.client_id.clone();
     let detail = json!({"flow": flow.id, "user_id": user.id, "credential_id": credential.id});
-    let subject = user.id.clone();
-    state
-        .writer
-        .run(move |db| async move {
-            let txn = crate::db::stats::begin(&db).await?;
-            accounts::record_use(
-                &txn,
-                current,
-                used.counter,
-                used.backed_up,
-                used.passkey_json,
-                t,
-            )
-            .await?;
-            account_sessions::insert(&txn, session).await?;
-            audit::record_in(
-                &txn,
-                Event {
-                    actor: &actor,
-                    action: "account.sign_in",
-                    tenant_id: Some(&tenant_id),
-                    subject: Some(&subject),
-                    detail,
-                },
-            )
-            .await?;
-            txn.commit().await
-        })
-        .await?;
+    let who = (tenant.client_id.as_str(), user.id.as_str());
+    audited(state, who, "account.sign_in", move |txn| async move {
+        let Use {
+            counter,
+            backed_up,
+            passkey_json,
+        } = used;
+        accounts::record_use(&txn, current, counter, backed_up, passkey_json, t).await?;
+        account_sessions::insert(&txn, session).await?;
+        Ok((txn, (), Some(detail)))
+    })
+    .await?;
     Ok(NewSession { token, max_age })
 }
 
@@ -213,6 +238,13 @@ pub struct Session {
     pub tenant: Tenant,
     /// The account.
     pub user: user::Model,
+}
+
+impl Session {
+    /// The session's tenant and account, as [`audited`] names them.
+    fn who(&self) -> (&str, &str) {
+        (&self.tenant.client_id, &self.user.id)
+    }
 }
 
 /// The account session of the cookie `presented`: alive (used within the idle time and
@@ -424,30 +456,18 @@ pub async fn add_passkey(
     .await?;
     stored.name = name;
     let added = stored.clone();
-    let actor = format!("user:{}", session.user.id);
-    let tenant_id = session.tenant.client_id.clone();
     let detail =
         json!({"user_id": session.user.id, "credential_id": stored.id, "name": stored.name});
-    let subject = session.user.id.clone();
-    state
-        .writer
-        .run(move |db| async move {
-            let txn = crate::db::stats::begin(&db).await?;
+    audited(
+        state,
+        session.who(),
+        "account.passkey_added",
+        move |txn| async move {
             accounts::insert_credential(&txn, stored).await?;
-            audit::record_in(
-                &txn,
-                Event {
-                    actor: &actor,
-                    action: "account.passkey_added",
-                    tenant_id: Some(&tenant_id),
-                    subject: Some(&subject),
-                    detail,
-                },
-            )
-            .await?;
-            txn.commit().await
-        })
-        .await?;
+            Ok((txn, (), Some(detail)))
+        },
+    )
+    .await?;
     state.metrics.ceremony("account", "ok");
     Ok(PasskeyView::of(&added, &session.credential_id))
 }
@@ -465,31 +485,19 @@ pub async fn rename_passkey(
         session.user.id.clone(),
         credential_id.to_owned(),
     );
-    let actor = format!("user:{user_id}");
     let detail = json!({"user_id": user_id, "credential_id": credential_id, "name": name});
-    let renamed = state
-        .writer
-        .run(move |db| async move {
-            let txn = crate::db::stats::begin(&db).await?;
+    let renamed = audited(
+        state,
+        session.who(),
+        "account.passkey_renamed",
+        move |txn| async move {
             let renamed = accounts::rename_passkey(&txn, &tenant_id, &user_id, &id, &name).await?;
-            if renamed.is_some() {
-                audit::record_in(
-                    &txn,
-                    Event {
-                        actor: &actor,
-                        action: "account.passkey_renamed",
-                        tenant_id: Some(&tenant_id),
-                        subject: Some(&user_id),
-                        detail,
-                    },
-                )
-                .await?;
-            }
-            txn.commit().await?;
-            Ok(renamed)
-        })
-        .await?
-        .ok_or(SignInError::PasskeyNotFound)?;
+            let detail = renamed.is_some().then_some(detail);
+            Ok((txn, renamed, detail))
+        },
+    )
+    .await?
+    .ok_or(SignInError::PasskeyNotFound)?;
     Ok(PasskeyView::of(&renamed, &session.credential_id))
 }
 
@@ -505,31 +513,22 @@ pub async fn remove_passkey(
         session.user.id.clone(),
         credential_id.to_owned(),
     );
-    let actor = format!("user:{user_id}");
-    let removal = state
-        .writer
-        .run(move |db| async move {
-            let txn = crate::db::stats::begin(&db).await?;
+    let removal = audited(
+        state,
+        session.who(),
+        "account.passkey_removed",
+        move |txn| async move {
             let removal = accounts::remove_passkey_of_user(&txn, &tenant_id, &user_id, &id).await?;
-            if let Removal::Removed(c) = &removal {
-                audit::record_in(
-                    &txn,
-                    Event {
-                        actor: &actor,
-                        action: "account.passkey_removed",
-                        tenant_id: Some(&tenant_id),
-                        subject: Some(&user_id),
-                        detail: json!({"user_id": user_id, "credential_id": c.id, "name": c.name}),
-                    },
-                )
-                .await?;
-                txn.commit().await?;
-            } else {
-                txn.rollback().await?;
-            }
-            Ok(removal)
-        })
-        .await?;
+            let detail = match &removal {
+                Removal::Removed(c) => {
+                    Some(json!({"user_id": user_id, "credential_id": c.id, "name": c.name}))
+                }
+                Removal::LastPasskey | Removal::NotFound => None,
+            };
+            Ok((txn, removal, detail))
+        },
+    )
+    .await?;
     match removal {
         Removal::Removed(_) => Ok(()),
         Removal::LastPasskey => Err(SignInError::LastPasskey),
