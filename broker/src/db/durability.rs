@@ -208,14 +208,31 @@ fn fdatasync(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-/// Middleware: a request that may have changed state (any method but `GET`, `HEAD` and
-/// `OPTIONS`) is answered only once its commits are durable. A failed fsync answers 503
-/// instead: the change may not survive a crash, so it is not confirmed.
+/// Whether the answer to `method path` waits for its commits to be on disk. Every change
+/// does (registrations, revocations, admin changes, redeems), except the steps of a
+/// sign-in that only move its short-lived state along: a ceremony's options (the
+/// outstanding challenge) and a passkey sign-in (the flow's code, or the account page's
+/// session, with the passkey's counter and the audit event). Their commits reach the
+/// operating system before the answer, so they survive the broker's crash, not a power
+/// loss: after one, the person starts the sign-in again (docs/operations.md).
+pub fn waits_for_disk(method: &Method, path: &str) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let sign_in_step = path
+        .strip_prefix("/api/v1/flows/")
+        .is_some_and(|rest| rest.ends_with("/options") || rest.ends_with("/authentication"));
+    !sign_in_step
+}
+
+/// Middleware: a request that may have changed state is answered only once its commits
+/// are durable ([`waits_for_disk`]). A failed fsync answers 503 instead: the change may
+/// not survive a crash, so it is not confirmed.
 pub async fn barrier(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
-    let commits = (!matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS))
+    let commits = waits_for_disk(req.method(), req.path())
         .then(|| req.app_data::<web::Data<GroupCommit>>().cloned())
         .flatten()
         .filter(|g| g.is_active());
@@ -239,6 +256,36 @@ pub async fn barrier(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_change_waits_for_the_disk_but_the_steps_of_a_sign_in() {
+        let post = Method::POST;
+        for path in [
+            "/api/v1/flows/abc/registration",
+            "/api/v1/flows/abc/recovery",
+            "/api/v1/flows/abc/recovery/registration",
+            "/api/v1/sign-ins/redeem",
+            "/oauth/token",
+            "/api/v1/admin/tenants",
+            "/api/v1/account/passkeys",
+            "/admin/tenants",
+        ] {
+            assert!(waits_for_disk(&post, path), "{path}");
+        }
+        assert!(waits_for_disk(
+            &Method::DELETE,
+            "/api/v1/account/passkeys/x"
+        ));
+        for path in [
+            "/api/v1/flows/abc/authentication/options",
+            "/api/v1/flows/abc/registration/options",
+            "/api/v1/flows/abc/recovery/registration/options",
+            "/api/v1/flows/abc/authentication",
+        ] {
+            assert!(!waits_for_disk(&post, path), "{path}");
+        }
+        assert!(!waits_for_disk(&Method::GET, "/authorize"));
+    }
 
     #[tokio::test]
     async fn waits_end_after_a_sync_of_the_wal_and_many_share_one() {
