@@ -16,7 +16,10 @@ use crate::store::audit;
 use crate::util::rfc3339;
 
 struct EventView {
-    at: String,
+    /// The day, `2026-11-25`.
+    day: String,
+    /// The time of day, `09:56 UTC`.
+    time: String,
     actor: String,
     actor_label: String,
     action: String,
@@ -271,8 +274,11 @@ pub(super) async fn page(
         .map(|e| {
             let d = audit::detail(e);
             let empty = d.is_null() || d.as_object().is_some_and(serde_json::Map::is_empty);
+            let at = when(e.at);
+            let (day, time) = at.split_once(' ').unwrap_or((&at, ""));
             EventView {
-                at: when(e.at),
+                day: day.to_owned(),
+                time: time.to_owned(),
                 actor_label: names.of(&e.actor),
                 failure: is_failure(&e.action),
                 sentence: sentence(e, &d),
