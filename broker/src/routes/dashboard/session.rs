@@ -149,6 +149,7 @@ pub(super) async fn invitation(
     let inviter = match invite.created_by.as_str() {
         "cli" => "An operator on the server".to_owned(),
         "admin:bootstrap" => "An operator using the bootstrap admin token".to_owned(),
+        "demo" => "Latchkey's demo mode".to_owned(),
         by if by.starts_with("token:") => match names.of(by) {
             n if n.is_empty() => "A program using an admin API token".to_owned(),
             n => format!("A program using {n}"),
