@@ -23,6 +23,7 @@ use crate::state::AppState;
 use crate::store::accounts;
 use crate::util::{b64, ct_eq, sha256, unb64};
 
+// ---------------------------------------------------------------------------------------
 // Flash: what a change says on the page it redirects to
 
 /// What a successful change says on the page it redirects to. A fixed sentence per kind:
@@ -67,7 +68,8 @@ impl Notice {
 /// sealed (AES-256-GCM) with a key derived from the session's CSRF token, which only the
 /// server and that session's pages hold: a client secret or an API token shown once
 /// crosses the redirect unreadable to anyone else, and no other session can open it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: it may carry a secret.
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct Flash {
     /// The path of the page that shows it.
     to: String,
