@@ -84,6 +84,11 @@ impl AaguidNames {
             .map(String::as_str)
     }
 
+    /// Every entry, by AAGUID.
+    pub fn iter(&self) -> impl Iterator<Item = (&Uuid, &str)> {
+        self.0.iter().map(|(id, name)| (id, name.as_str()))
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.0.len()

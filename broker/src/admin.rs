@@ -1,5 +1,5 @@
 //! The admin side's operations, shared by the admin API (`routes/admin.rs`), the
-//! dashboard (`routes/dashboard.rs`) and the CLI: who acts ([`Actor`]), the dashboard's
+//! dashboard (`routes/dashboard/`) and the CLI: who acts ([`Actor`]), the dashboard's
 //! own tenant and its invitation-only registration, dashboard sessions, and each change
 //! an admin can make, written to the audit log. Routes extract and map; the rules live
 //! here.
@@ -249,6 +249,35 @@ pub async fn create(
     Ok((tenant, secret))
 }
 
+/// Every field of a tenant change that fails, all at once, for a form: each field's own
+/// check, and what the broker's settings must provide for it. `current` is the tenant
+/// being changed (`None`: a new one).
+pub async fn tenant_field_errors(
+    state: &AppState,
+    input: &TenantInput,
+    current: Option<&tenants::Tenant>,
+) -> Result<Vec<crate::domain::Invalid>, sea_orm::DbErr> {
+    let mut out = tenants::field_errors(&state.db, &state.settings.rp_id, input, current).await?;
+    let one_by_one = [
+        TenantInput {
+            attestation: input.attestation.clone(),
+            ..TenantInput::default()
+        },
+        TenantInput {
+            email_recovery: input.email_recovery,
+            ..TenantInput::default()
+        },
+    ];
+    for one in one_by_one {
+        if let Err(TenantError::Invalid(i)) = tenants::check_settings(&one, &state.settings)
+            && !out.iter().any(|o| o.field == i.field)
+        {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
 /// Changes a tenant and records it; shared by the API and the dashboard.
 pub async fn update(
     state: &AppState,
@@ -309,24 +338,64 @@ pub(crate) async fn visible_tenant(
         .ok_or_else(|| not_found("tenant"))
 }
 
-/// Fetches and judges a tenant's `/.well-known/webauthn` now (not from the cache: the
-/// admin is checking a fix). Shared by the API and the dashboard.
-pub async fn check_well_known(state: &AppState, t: &tenants::Tenant) -> Result<Value, ApiError> {
+/// A tenant's `/.well-known/webauthn` as judged for the broker's origin.
+#[derive(Debug, Clone)]
+pub enum WellKnownStatus {
+    /// Broker mode, or the broker's origin already sits under the tenant's RP ID: no
+    /// related-origin document is needed.
+    NotNeeded {
+        /// The tenant's RP ID.
+        rp_id: String,
+    },
+    /// The document, fetched and judged.
+    Checked(latchkey_well_known::Check),
+}
+
+impl WellKnownStatus {
+    /// The answer of `POST /api/v1/admin/tenants/{client_id}/well-known-check`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::NotNeeded { rp_id } => json!({
+                "rp_id": rp_id,
+                "required": false,
+                "ok": true,
+                "problem": null,
+                "explanation": "The broker's origin already sits under this RP ID; no related-origin document is needed.",
+            }),
+            Self::Checked(check) => {
+                let mut out = serde_json::to_value(check).unwrap_or_else(|_| json!({}));
+                out["required"] = true.into();
+                out
+            }
+        }
+    }
+}
+
+/// Judges a tenant's `/.well-known/webauthn`: fetched now when `fresh` (the admin is
+/// checking a fix), else from the cache when it holds the document. Shared by the API and
+/// the dashboard.
+pub async fn well_known_status(
+    state: &AppState,
+    t: &tenants::Tenant,
+    fresh: bool,
+) -> Result<WellKnownStatus, ApiError> {
     let origin = latchkey_well_known::Origin::parse(&state.issuer).map_err(ApiError::internal)?;
     if t.rp_mode == RpMode::Broker || origin.is_within_rp_id(&t.rp_id) {
-        return Ok(json!({
-            "rp_id": t.rp_id,
-            "required": false,
-            "ok": true,
-            "problem": null,
-            "explanation": "The broker's origin already sits under this RP ID; no related-origin document is needed.",
-        }));
+        return Ok(WellKnownStatus::NotNeeded {
+            rp_id: t.rp_id.clone(),
+        });
     }
-    let _ = state.fetcher.fetch_fresh(&t.rp_id).await;
-    let check = state.fetcher.check(&t.rp_id, &origin).await;
-    let mut out = serde_json::to_value(&check).map_err(ApiError::internal)?;
-    out["required"] = true.into();
-    Ok(out)
+    if fresh {
+        let _ = state.fetcher.fetch_fresh(&t.rp_id).await;
+    }
+    Ok(WellKnownStatus::Checked(
+        state.fetcher.check(&t.rp_id, &origin).await,
+    ))
+}
+
+/// Fetches and judges a tenant's `/.well-known/webauthn` now: the API's answer.
+pub async fn check_well_known(state: &AppState, t: &tenants::Tenant) -> Result<Value, ApiError> {
+    Ok(well_known_status(state, t, true).await?.to_json())
 }
 
 /// The number in `field` of `q`, if given: an integer of `T`, or `422` naming the field.

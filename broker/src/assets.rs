@@ -1,6 +1,6 @@
-//! The hosted page's static files, embedded in the binary, with their Subresource
-//! Integrity hashes, and the headers of every HTML page (PROTOCOL §2: a strict
-//! Content-Security-Policy, no referrer, no caching).
+//! The static files of the hosted pages and the admin dashboard, embedded in the binary,
+//! with their Subresource Integrity hashes, and the headers of every HTML page (PROTOCOL
+//! §2: a strict Content-Security-Policy, no referrer, no caching).
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
@@ -16,11 +16,13 @@ const WEBAUTHN: &str = include_str!("../static/webauthn.js");
 
 /// The account page's script (PROTOCOL §9).
 const ACCOUNT: &str = include_str!("../static/account.js");
+/// The admin dashboard's style sheet (the dashboard runs no script).
+const ADMIN_STYLE: &str = include_str!("../static/admin.css");
 
 /// The pages' icon: 16 and 32 pixel PNGs in an ICO, which every browser reads.
 const FAVICON: &[u8] = include_bytes!("../static/favicon.ico");
 
-/// The hosted page's static files and their Subresource Integrity hashes.
+/// The embedded static files and their Subresource Integrity hashes.
 pub struct Assets {
     /// `sha384-…` of the script.
     pub script_integrity: String,
@@ -30,6 +32,8 @@ pub struct Assets {
     pub webauthn_integrity: String,
     /// `sha384-…` of the account page's script.
     pub account_integrity: String,
+    /// `sha384-…` of the admin dashboard's style sheet.
+    pub admin_style_integrity: String,
     /// A short content hash used as the cache-busting `?v=`.
     pub version: String,
 }
@@ -45,7 +49,7 @@ impl Assets {
         };
         let script_integrity = sri(SCRIPT);
         let version = crate::util::hex(Sha384::digest(format!(
-            "{SCRIPT}{STYLE}{WEBAUTHN}{ACCOUNT}"
+            "{SCRIPT}{STYLE}{WEBAUTHN}{ACCOUNT}{ADMIN_STYLE}"
         )))[..12]
             .to_owned();
         Self {
@@ -53,6 +57,7 @@ impl Assets {
             style_integrity: sri(STYLE),
             webauthn_integrity: sri(WEBAUTHN),
             account_integrity: sri(ACCOUNT),
+            admin_style_integrity: sri(ADMIN_STYLE),
             version,
         }
     }
@@ -94,6 +99,14 @@ pub async fn style() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(STYLE)
+}
+
+/// `GET /static/admin.css`
+pub async fn admin_style() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(ADMIN_STYLE)
 }
 
 /// `GET /favicon.ico`, also named by each page's `<link rel="icon">`. Images load under

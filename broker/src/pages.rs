@@ -147,6 +147,7 @@ pub fn hosted_page(
         rp_id: tenant.rp_id.clone(),
         rp_mode: tenant.rp_mode.as_str().to_owned(),
         needs_related_origins,
+        registration_open: tenant.client_id != crate::admin::ADMIN_CLIENT_ID || view == "create",
         initial_view: view.to_owned(),
         login_hint,
         recovery_offered: crate::signin::recovery::offered(state, tenant),

@@ -26,6 +26,9 @@ pub struct AuthorizePage {
     pub needs_related_origins: bool,
     /// `login` or `create`.
     pub initial_view: String,
+    /// Whether the page offers to create a passkey: not at the dashboard's sign-in,
+    /// whose admins are created only from an invitation (which opens in `create`).
+    pub registration_open: bool,
     /// Email hint ("" when absent).
     pub login_hint: String,
     /// The page's language tag (`en`, `ja`).

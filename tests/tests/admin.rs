@@ -650,7 +650,11 @@ async fn cli_commands_on_a_brokers_data_create_no_database_and_say_where_they_lo
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 303, "the server accepts {link}");
+    assert_eq!(res.status().as_u16(), 200, "the server accepts {link}");
+    assert!(
+        res.text().await.unwrap().contains("You are invited"),
+        "{link}"
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 
     // On SQLite the master key is the data directory's too: a database named by URL
@@ -1120,13 +1124,28 @@ async fn invitations_are_made_by_the_api_and_the_cli_and_tokens_by_the_cli() {
         link.starts_with(&format!("{}/admin/invite/", broker.issuer)),
         "{link}"
     );
-    // The link opens a sign-in on the broker's own page, in create mode.
-    let res = broker
-        .browser()
+    // The link opens a page that says it is an invitation to become an admin, from
+    // whom, until when; its button opens a sign-in on the broker's own page, in create
+    // mode.
+    let browser = broker.browser();
+    let res = browser
         .get(broker.url(&link[broker.issuer.len()..]))
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let html = res.text().await.unwrap();
+    for said in [
+        "You are invited to be an admin",
+        "An operator on the server invited you",
+        "works once, until",
+        "Create your admin passkey",
+    ] {
+        assert!(html.contains(said), "{said}: {html}");
+    }
+    let start = format!("{}/start", &link[broker.issuer.len()..]);
+    assert!(html.contains(&format!("href=\"{start}\"")), "{html}");
+    let res = browser.get(broker.url(&start)).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 303);
     let to = res.headers()["location"].to_str().unwrap();
     assert!(
@@ -1193,6 +1212,15 @@ async fn admin_flow(
     client: &reqwest::Client,
     path: &str,
 ) -> latchkey_tests::harness::Flow {
+    // An invitation link opens its landing page first, whose button starts the sign-in.
+    let path = if path.starts_with("/admin/invite/") && !path.ends_with("/start") {
+        let res = client.get(broker.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        format!("{path}/start")
+    } else {
+        path.to_owned()
+    };
+    let path = path.as_str();
     let res = client.get(broker.url(path)).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 303, "{path}");
     let to = res.headers()["location"].to_str().unwrap().to_owned();
@@ -1576,11 +1604,32 @@ async fn forms_and_session_api_calls_need_their_csrf_token_and_the_same_site() {
     assert!(html.contains("id=\"redirect_uris-error\""), "{html}");
     assert!(html.contains("value=\"shop\""), "what was typed is kept");
 
+    // Created: the answer is a redirect to the tenant's page (POST-redirect-GET), which
+    // says so once; reloading that page posts nothing again.
     let res = post(form(Some(&admin.csrf)), Some("same-origin"))
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    assert!(res.text().await.unwrap().contains("The tenant was created"));
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/admin/tenants/shop");
+    let page = |path: &'static str| admin.client.get(broker.url(path)).send();
+    let html = page("/admin/tenants/shop")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("The tenant was created"), "{html}");
+    let html = page("/admin/tenants/shop")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("The tenant was created"),
+        "said once: {html}"
+    );
+    assert!(!html.contains("already exists"), "{html}");
     let (s, _) = broker.admin(Method::GET, "/tenants/shop", None).await;
     assert_eq!(s, 200);
 
@@ -1697,8 +1746,18 @@ async fn the_dashboard_shows_the_site_check_and_the_related_origin_labels() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let html = res.text().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, "/admin/tenants/site-shop#check-result");
+    let html = admin
+        .client
+        .get(broker.url("/admin/tenants/site-shop"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Not ready"), "{html}");
     assert!(
         html.contains("https://shop.test/.well-known/webauthn"),
@@ -1789,10 +1848,13 @@ async fn pages_and_the_messages_they_show_spell_commands_as_code_not_markdown() 
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
         pkce.challenge
     );
+    let (_, invite) = broker.admin(Method::POST, "/invites", None).await;
+    let landing = invite["url"].as_str().unwrap()[broker.issuer.len()..].to_owned();
     let pages = [
         ("/", None),
         ("/admin", None),
         ("/admin/invite/not-an-invitation", None),
+        (landing.as_str(), None),
         (authorize.as_str(), None),
         ("/authorize?client_id=nobody", None),
         ("/email/verify?token=not-a-token", None),
@@ -1830,6 +1892,14 @@ async fn pages_and_the_messages_they_show_spell_commands_as_code_not_markdown() 
                 .join("\n")
         );
     }
+    // Nor does a form's error, and actions are capitalised the one way.
+    let res = post_form(&broker, &session, "/admin/tenants", &[("client_id", "")]).await;
+    let html = res.text().await.unwrap();
+    assert!(!without_scripts_and_styles(&html).contains('`'), "{html}");
+    let html = page_of(&broker, &session, "/admin/admins").await;
+    assert!(html.contains(">Revoke…</a>"), "{html}");
+    assert!(!html.contains(">revoke…<"), "{html}");
+
     // The expired-invitation page shows the command that makes a new link, as code.
     let html = broker
         .browser()
@@ -1867,4 +1937,455 @@ async fn pages_and_the_messages_they_show_spell_commands_as_code_not_markdown() 
         message.contains("--demo") && !message.contains('`'),
         "{message}"
     );
+}
+
+/// Posts a dashboard form of `session` at `path` with `fields` (and its CSRF token).
+async fn post_form(
+    broker: &Broker,
+    session: &AdminSession,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &session.csrf)
+        .extend_pairs(fields)
+        .finish();
+    session
+        .client
+        .post(broker.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A dashboard page of `session`, as HTML.
+async fn page_of(broker: &Broker, session: &AdminSession, path: &str) -> String {
+    let res = session.client.get(broker.url(path)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "{path}");
+    res.text().await.unwrap()
+}
+
+/// The text of the element `id="{id}"` of `html` (its first text, up to the next tag).
+fn element_text(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\""))?;
+    let start = at + html[at..].find('>')? + 1;
+    let end = start + html[start..].find('<')?;
+    Some(html[start..end].to_owned())
+}
+
+#[tokio::test]
+async fn an_empty_tenant_form_shows_every_fields_error_at_once_in_plain_words() {
+    let broker = Broker::start();
+    let admin = admin_session(&broker).await;
+    let res = post_form(
+        &broker,
+        &admin,
+        "/admin/tenants",
+        &[
+            ("client_id", ""),
+            ("name", ""),
+            ("redirect_uris", ""),
+            ("rp_mode", "site"),
+            ("rp_id", ""),
+            ("user_verification", "required"),
+            ("counter_policy", "record"),
+            ("aaguid_allow", "not-an-aaguid"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("correct the 5 fields marked below"), "{html}");
+    for field in [
+        "client_id",
+        "name",
+        "redirect_uris",
+        "rp_id",
+        "aaguid_allow",
+    ] {
+        let error = element_text(&html, &format!("{field}-error"))
+            .unwrap_or_else(|| panic!("no error beside {field}: {html}"));
+        for api_word in [
+            "client_id",
+            "redirect_uris",
+            "rp_id",
+            "aaguid_allow",
+            "must be 3 to 64 characters of",
+            "`",
+        ] {
+            assert!(!error.contains(api_word), "{field}: {error}");
+        }
+        assert!(error.ends_with('.'), "a sentence: {error}");
+    }
+    assert_eq!(
+        element_text(&html, "redirect_uris-error").unwrap(),
+        "Enter at least one redirect URI, one per line."
+    );
+    let (_, list) = broker.admin(Method::GET, "/tenants", None).await;
+    assert_eq!(list["tenants"], json!([]), "nothing was created");
+
+    // Bad values are named in plain words too; a sixth related-origin site says so once.
+    let origins: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|l| format!("https://login.{l}-shop.com"))
+        .collect();
+    broker
+        .create_tenant(
+            json!({"client_id": "five", "redirect_uris": [REDIRECT], "related_origins": origins}),
+        )
+        .await;
+    let res = post_form(
+        &broker,
+        &admin,
+        "/admin/tenants",
+        &[
+            ("client_id", "a b"),
+            ("name", "Shop"),
+            ("redirect_uris", "http://shop.example/cb"),
+            ("rp_mode", "broker"),
+            ("related_origins", "https://www.f-shop.com"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 422);
+    let html = res.text().await.unwrap();
+    let redirect = element_text(&html, "redirect_uris-error").unwrap();
+    assert!(
+        redirect.starts_with("“http://shop.example/cb” must use https://"),
+        "{redirect}"
+    );
+    let sixth = element_text(&html, "related_origins-error").unwrap();
+    assert_eq!(
+        sixth.matches("https://www.f-shop.com").count(),
+        1,
+        "{sixth}"
+    );
+    assert_eq!(sixth.matches("6th").count(), 1, "{sixth}");
+    assert!(element_text(&html, "client_id-error").is_some(), "{html}");
+}
+
+#[tokio::test]
+async fn the_tenant_form_sets_every_policy_the_api_sets() {
+    const YUBIKEY: &str = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    const GPM: &str = "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4";
+    let (root, _) = latchkey_tests::tls::attestation_root([0xcb; 16]);
+    let dir = temp_dir("latchkey-roots");
+    let roots = dir.join("roots.pem");
+    std::fs::write(&roots, root).unwrap();
+    let smtp = latchkey_tests::smtp::SmtpSink::start().await;
+    let smtp_url = smtp.url();
+    let broker = Broker::start_with(&[
+        ("LATCHKEY_ATTESTATION_ROOTS", roots.to_str().unwrap()),
+        ("LATCHKEY_SMTP_URL", smtp_url.as_str()),
+        ("LATCHKEY_SMTP_FROM", "Latchkey <no-reply@example.com>"),
+    ]);
+    let admin = admin_session(&broker).await;
+    let allow = format!("{YUBIKEY}  YubiKey 5 Series");
+    let mut fields = vec![
+        ("client_id", "vault"),
+        ("name", "Vault"),
+        ("redirect_uris", REDIRECT),
+        ("rp_mode", "broker"),
+        ("user_verification", "preferred"),
+        ("counter_policy", "reject"),
+        ("prf", "on"),
+        ("aaguid_allow", allow.as_str()),
+        ("aaguid_deny", GPM),
+        ("synced_passkeys", "refuse"),
+        ("attestation", "direct"),
+        ("email_recovery", "on"),
+    ];
+    let res = post_form(&broker, &admin, "/admin/tenants", &fields).await;
+    assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
+    let (_, t) = broker.admin(Method::GET, "/tenants/vault", None).await;
+    assert_eq!(t["user_verification"], "preferred", "{t}");
+    assert_eq!(t["counter_policy"], "reject", "{t}");
+    assert_eq!(t["prf"], true, "{t}");
+    assert_eq!(t["prf_rotating"], false, "{t}");
+    assert_eq!(t["aaguid_allow"], json!([YUBIKEY]), "{t}");
+    assert_eq!(t["aaguid_deny"], json!([GPM]), "{t}");
+    assert_eq!(t["synced_passkeys"], "refuse", "{t}");
+    assert_eq!(t["attestation"], "direct", "{t}");
+    assert_eq!(t["email_recovery"], true, "{t}");
+
+    // The form shows the lists with the authenticators' names, and offers the rotation.
+    let html = page_of(&broker, &admin, "/admin/tenants/vault").await;
+    assert!(
+        html.contains(&format!("{GPM}  Google Password Manager")),
+        "{html}"
+    );
+    assert!(html.contains("YubiKey 5 Series"), "{html}");
+    assert!(html.contains("id=\"prf_rotation\""), "{html}");
+
+    // A PRF salt rotation starts, then finishes, from the form.
+    fields.retain(|(k, _)| *k != "client_id");
+    let mut start = fields.clone();
+    start.push(("prf_rotation", "start"));
+    let res = post_form(&broker, &admin, "/admin/tenants/vault", &start).await;
+    assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
+    let (_, t) = broker.admin(Method::GET, "/tenants/vault", None).await;
+    assert_eq!(t["prf_rotating"], true, "{t}");
+    let mut finish = fields.clone();
+    finish.push(("prf_rotation", "finish"));
+    let res = post_form(&broker, &admin, "/admin/tenants/vault", &finish).await;
+    assert_eq!(res.status().as_u16(), 303);
+    let (_, t) = broker.admin(Method::GET, "/tenants/vault", None).await;
+    assert_eq!(
+        (t["prf"].clone(), t["prf_rotating"].clone()),
+        (json!(true), json!(false))
+    );
+
+    // And each is turned off again: unticked boxes, empty lists, the defaults.
+    let res = post_form(
+        &broker,
+        &admin,
+        "/admin/tenants/vault",
+        &[
+            ("name", "Vault"),
+            ("redirect_uris", REDIRECT),
+            ("rp_mode", "broker"),
+            ("user_verification", "required"),
+            ("counter_policy", "record"),
+            ("aaguid_allow", ""),
+            ("aaguid_deny", ""),
+            ("synced_passkeys", "allow"),
+            ("attestation", "none"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap());
+    let (_, t) = broker.admin(Method::GET, "/tenants/vault", None).await;
+    assert_eq!(t["prf"], false, "{t}");
+    assert_eq!(t["aaguid_allow"], json!([]), "{t}");
+    assert_eq!(t["aaguid_deny"], json!([]), "{t}");
+    assert_eq!(t["synced_passkeys"], "allow", "{t}");
+    assert_eq!(t["attestation"], "none", "{t}");
+    assert_eq!(t["email_recovery"], false, "{t}");
+}
+
+#[tokio::test]
+async fn the_audit_log_says_what_happened_in_sentences_with_the_details_behind_a_disclosure() {
+    let broker = Broker::start();
+    let admin = admin_session(&broker).await;
+    let res = post_form(
+        &broker,
+        &admin,
+        "/admin/tenants",
+        &[
+            ("client_id", "blog"),
+            ("name", "Blog"),
+            (
+                "redirect_uris",
+                "https://blog.example/cb\nhttps://blog.example/cb2",
+            ),
+            ("rp_mode", "broker"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 303);
+    let flow = latchkey_tests::harness::Flow::open_with(
+        &broker,
+        broker.browser(),
+        "blog",
+        "https://blog.example/cb",
+        &[("prompt", "create")],
+    )
+    .await;
+    let mut auth = latchkey_tests::authenticator::SoftAuthenticator::new();
+    let (s, v) = flow.register(&mut auth, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let credential = latchkey_tests::authenticator::b64(&auth.credentials()[0].credential_id);
+
+    let html = page_of(&broker, &admin, "/admin/audit").await;
+    assert!(
+        html.contains("<p class=\"sentence\">Created tenant blog with 2 redirect URIs</p>"),
+        "{html}"
+    );
+    let short = format!("{}…", &credential[..10]);
+    assert!(
+        html.contains(&format!("Signed up with a new passkey {short}")),
+        "{html}"
+    );
+    // The object column names the passkey the same way, the whole id in its title.
+    assert!(
+        html.contains(&format!("<code title=\"{credential}\">{short}</code>")),
+        "{html}"
+    );
+    // The recorded JSON is there, folded away.
+    let at = html.find("Created tenant blog").unwrap();
+    let rest = &html[at..];
+    let details = rest.find("<details>").expect("a disclosure");
+    assert!(
+        rest[details..].find("&#34;redirect_uris&#34;").is_some(),
+        "{rest}"
+    );
+}
+
+#[tokio::test]
+async fn users_with_one_email_are_told_apart_and_the_search_is_kept_after_a_change() {
+    let broker = Broker::start();
+    broker.simple_tenant("shop").await;
+    let admin = admin_session(&broker).await;
+    let mut credentials = Vec::new();
+    for _ in 0..3 {
+        let flow = latchkey_tests::harness::Flow::open(&broker, "shop").await;
+        let mut auth = latchkey_tests::authenticator::SoftAuthenticator::new();
+        let (s, v) = flow
+            .register(&mut auth, json!({"email": "same@example.com"}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        credentials.push(latchkey_tests::authenticator::b64(
+            &auth.credentials()[0].credential_id,
+        ));
+    }
+    let search = "/admin/tenants/shop/users?q=same%40example.com";
+    let html = page_of(&broker, &admin, search).await;
+    assert_eq!(html.matches("class=\"panel user\"").count(), 3, "{html}");
+    assert_eq!(
+        html.matches("2 other accounts here use this email address")
+            .count(),
+        3,
+        "{html}"
+    );
+    assert_eq!(html.matches("<span>Created ").count(), 3, "{html}");
+    assert_eq!(html.matches(">1 passkey</span>").count(), 3, "{html}");
+    // Passkeys are named by their credential id, shortened the one way.
+    for c in &credentials {
+        assert!(
+            html.contains(&format!(
+                "<code class=\"passkey-id\" title=\"{c}\">{}…</code>",
+                &c[..10]
+            )),
+            "{html}"
+        );
+    }
+
+    // Revoking a passkey from the search comes back to the same search.
+    let confirm = page_of(
+        &broker,
+        &admin,
+        &format!(
+            "/admin/credentials/{}/revoke?q=same%40example.com",
+            credentials[0]
+        ),
+    )
+    .await;
+    assert!(
+        confirm.contains("name=\"q\" value=\"same@example.com\""),
+        "{confirm}"
+    );
+    let res = post_form(
+        &broker,
+        &admin,
+        &format!("/admin/credentials/{}/revoke", credentials[0]),
+        &[("q", "same@example.com")],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], search);
+    let html = page_of(&broker, &admin, search).await;
+    assert!(html.contains("The passkey was revoked"), "{html}");
+    assert!(html.contains("value=\"same@example.com\""), "{html}");
+
+    // And so does deleting a user.
+    let (_, users) = broker
+        .admin(Method::GET, "/tenants/shop/users?q=same@example.com", None)
+        .await;
+    let user = users["users"][1]["user_id"].as_str().unwrap().to_owned();
+    let res = post_form(
+        &broker,
+        &admin,
+        &format!("/admin/tenants/shop/users/{user}/delete"),
+        &[("q", "same@example.com")],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], search);
+    let html = page_of(&broker, &admin, search).await;
+    assert!(
+        html.contains("The user and their passkeys were deleted"),
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"panel user\"").count(), 2, "{html}");
+    assert!(
+        html.contains("One other account here uses this email address"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboards_sign_in_offers_no_new_passkey_but_an_invitation_does() {
+    let broker = Broker::start();
+    // The hosted page of the dashboard's own sign-in hides "New here? Create a passkey".
+    let client = broker.browser();
+    let res = client.get(broker.url("/admin/login")).send().await.unwrap();
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    let html = client
+        .get(broker.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<p class=\"switch\" hidden>New here?"),
+        "{html}"
+    );
+    assert!(
+        html.contains("class=\"error registration-closed\""),
+        "{html}"
+    );
+    // An invitation opens the hosted page ready to create the passkey.
+    let (_, invite) = broker.admin(Method::POST, "/invites", None).await;
+    let link = invite["url"].as_str().unwrap();
+    let landing = client
+        .get(broker.url(&link[broker.issuer.len()..]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        landing.contains("An operator using the bootstrap admin token invited you"),
+        "{landing}"
+    );
+    let res = client
+        .get(broker.url(&format!("{}/start", &link[broker.issuer.len()..])))
+        .send()
+        .await
+        .unwrap();
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    let html = client
+        .get(broker.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<p class=\"switch\">New here?"), "{html}");
+    assert!(html.contains("content=\"create\""), "{html}");
+    // A tenant's page offers it as before.
+    broker.simple_tenant("shop").await;
+    let pkce = latchkey_tests::harness::Pkce::new();
+    let html = broker
+        .browser()
+        .get(broker.url(&format!(
+            "/authorize?response_type=code&client_id=shop&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=s",
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+            pkce.challenge
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<p class=\"switch\">New here?"), "{html}");
+    assert!(html.contains("<div id=\"error\" class=\"error\""), "{html}");
 }

@@ -92,10 +92,25 @@ async fn an_invited_admin_creates_a_tenant_and_revokes_a_passkey_in_chromium() {
     let browser = Browser::launch(&[]).await;
     let page = browser.new_page(Authenticator::default()).await;
 
-    // The signed-out dashboard offers to sign in.
+    // The signed-out dashboard offers to sign in; its sign-in page offers no new
+    // passkey (admins come from invitations).
     page.goto(&broker.url("/admin")).await;
     assert!(text(&page).await.contains("Sign in with a passkey"));
     shoot(&page, "sign-in").await;
+    follow(&page, "#admin-sign-in").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('show-create').checkVisibility()")
+            .await,
+        Value::Bool(false),
+        "{}",
+        text(&page).await
+    );
+    assert!(!text(&page).await.contains("New here?"));
 
     // `latchkey admin invite` prints a one-time link.
     let out = std::process::Command::new(binary())
@@ -113,12 +128,17 @@ async fn an_invited_admin_creates_a_tenant_and_revokes_a_passkey_in_chromium() {
     );
     let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
 
-    // The link opens the broker's own sign-in page, ready to create a passkey.
-    page.call(
-        "Page.navigate",
-        json!({"url": broker.url(&link[broker.issuer.len()..])}),
-    )
-    .await;
+    // The link opens a page that says it is an invitation; its button opens the broker's
+    // own sign-in page, ready to create a passkey.
+    page.goto(&broker.url(&link[broker.issuer.len()..])).await;
+    let landing = text(&page).await;
+    assert!(
+        landing.contains("You are invited to be an admin"),
+        "{landing}"
+    );
+    assert!(landing.contains("works once, until"), "{landing}");
+    shoot(&page, "invitation").await;
+    page.click("accept-invitation").await;
     page.wait_for(
         "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
         WAIT,
@@ -173,6 +193,18 @@ async fn an_invited_admin_creates_a_tenant_and_revokes_a_passkey_in_chromium() {
         "{}",
         text(&page).await
     );
+    // Reloading the page shows the tenant, and posts nothing again.
+    page.eval("(() => { window.__before = 1; location.reload(); return true; })()")
+        .await;
+    page.wait_for(
+        "window.__before === undefined && document.readyState === 'complete'",
+        WAIT,
+    )
+    .await;
+    let reloaded = text(&page).await;
+    assert!(reloaded.contains("Shop"), "{reloaded}");
+    assert!(!reloaded.contains("already exists"), "{reloaded}");
+    assert!(!reloaded.contains("The tenant was created"), "{reloaded}");
     assert_eq!(
         page.eval("document.getElementById('label-count').innerText")
             .await,
@@ -364,4 +396,159 @@ async fn an_invited_admin_creates_a_tenant_and_revokes_a_passkey_in_chromium() {
     page.goto(&broker.url("/admin/tenants")).await;
     follow(&page, "#sign-out").await;
     assert!(text(&page).await.contains("You are signed out"));
+}
+
+/// Signs `page` in as a new admin, from an invitation made through the admin API.
+async fn invited_admin(broker: &Broker, page: &Page) {
+    let (s, invite) = broker.admin(Method::POST, "/invites", None).await;
+    assert_eq!(s, 201, "{invite}");
+    let link = invite["url"].as_str().unwrap();
+    page.goto(&broker.url(&link[broker.issuer.len()..])).await;
+    page.click("accept-invitation").await;
+    page.wait_for(
+        "location.pathname === '/authorize' && document.body.dataset.state === 'ready'",
+        WAIT,
+    )
+    .await;
+    page.fill("email", "a.rather.long.admin.address@example.com")
+        .await;
+    page.eval("document.getElementById('create-form').requestSubmit()")
+        .await;
+    page.wait_for(
+        "location.pathname === '/admin/tenants' && document.readyState === 'complete'",
+        WAIT,
+    )
+    .await;
+}
+
+/// Whether the page is no wider than its viewport.
+async fn fits(page: &Page) -> Value {
+    // With what sticks out, when something does.
+    page.eval("JSON.stringify({scroll: document.documentElement.scrollWidth, inner: window.innerWidth, fits: document.documentElement.scrollWidth <= window.innerWidth, wide: [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).slice(-3).map(e => e.tagName + '.' + e.className + ' ' + (e.innerText || '').slice(0, 60))})")
+        .await
+}
+
+/// Sets the viewport to `width` CSS pixels exactly (a 390 px phone, a 1280 px desktop).
+/// Not as a mobile device: a mobile browser widens its layout viewport to the content,
+/// which would hide the very overflow the checks look for.
+async fn viewport(page: &Page, width: u32, height: u32) {
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .await;
+}
+
+/// A screenshot at the viewport's size, to `target/screenshots/admin-{name}.png`.
+async fn capture(page: &Page, name: &str, width: u32, height: u32) {
+    page.call("Page.bringToFront", json!({})).await;
+    page.screenshot(
+        &screenshots().join(format!("admin-{name}.png")),
+        width,
+        height,
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_a_phone_the_users_and_tenants_pages_fit_the_screen_and_revoke_is_in_reach() {
+    if skipped() {
+        return;
+    }
+    let broker = Broker::start();
+    // Long values, as real tenants and users have them.
+    for id in ["a-rather-long-client-identifier.for-the-shop", "blog"] {
+        broker
+            .create_tenant(json!({
+                "client_id": id,
+                "name": "The Very Long Name of an Online Shop",
+                "redirect_uris": ["https://checkout.a-rather-long-domain-name.example/callback", latchkey_tests::harness::REDIRECT],
+                "related_origins": ["https://www.a-rather-long-domain-name.example"],
+            }))
+            .await;
+    }
+    let shop = "a-rather-long-client-identifier.for-the-shop";
+    for _ in 0..2 {
+        let flow = latchkey_tests::harness::Flow::open(&broker, shop).await;
+        let mut auth = latchkey_tests::authenticator::SoftAuthenticator::new();
+        let (s, v) = flow
+            .register(
+                &mut auth,
+                json!({"email": "someone.with.a.long.address@subdomain.example.com", "display_name": "Someone With A Long Name"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let browser = Browser::launch(&[]).await;
+    let page = browser.new_page(Authenticator::default()).await;
+    invited_admin(&broker, &page).await;
+
+    for (width, height, device) in [(390, 844, "phone"), (1280, 900, "desktop")] {
+        viewport(&page, width, height).await;
+        page.goto(&broker.url("/admin/tenants")).await;
+        assert_eq!(page.eval("window.innerWidth").await, json!(width));
+        let fit = fits(&page).await;
+        assert!(
+            fit.as_str().unwrap().contains("\"fits\":true"),
+            "tenants on a {device}: {fit}"
+        );
+        capture(&page, &format!("tenants-{width}"), width, height).await;
+
+        page.goto(&broker.url(&format!("/admin/tenants/{shop}/users")))
+            .await;
+        let fit = fits(&page).await;
+        assert!(
+            fit.as_str().unwrap().contains("\"fits\":true"),
+            "users on a {device}: {fit}"
+        );
+        let reach = page
+            .eval("(() => { const r = document.querySelector('a.revoke').getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth; })()")
+            .await;
+        assert_eq!(reach, Value::Bool(true), "Revoke on a {device}");
+        capture(&page, &format!("users-{width}"), width, height).await;
+
+        // The tenant form with every field's error at once.
+        page.goto(&broker.url("/admin/tenants/new")).await;
+        page.fill("redirect_uris", "http://shop.example/cb").await;
+        submit(&page, "#tenant-form").await;
+        let errors = page
+            .eval("[...document.querySelectorAll('.field-error')].map(e => e.id)")
+            .await;
+        assert_eq!(
+            errors,
+            json!(["client_id-error", "name-error", "redirect_uris-error"]),
+            "{}",
+            text(&page).await
+        );
+        let fit = fits(&page).await;
+        assert!(
+            fit.as_str().unwrap().contains("\"fits\":true"),
+            "form on a {device}: {fit}"
+        );
+        capture(&page, &format!("tenant-form-errors-{width}"), width, height).await;
+
+        page.goto(&broker.url("/admin/audit")).await;
+        let fit = fits(&page).await;
+        assert!(
+            fit.as_str().unwrap().contains("\"fits\":true"),
+            "audit on a {device}: {fit}"
+        );
+        let sentence = page
+            .eval("document.querySelector('#audit .sentence').innerText")
+            .await;
+        assert!(
+            sentence.as_str().is_some_and(|s| !s.contains('{')),
+            "{sentence}"
+        );
+        capture(&page, &format!("audit-{width}"), width, height).await;
+
+        page.goto(&broker.url("/admin/admins")).await;
+        let fit = fits(&page).await;
+        assert!(
+            fit.as_str().unwrap().contains("\"fits\":true"),
+            "admins on a {device}: {fit}"
+        );
+        capture(&page, &format!("admins-{width}"), width, height).await;
+    }
 }

@@ -187,6 +187,10 @@ async fn list_users(
         Some(search) => accounts::search_users(&state.db, &path, search, limit).await?,
         None => accounts::list_users(&state.db, &path, limit).await?,
     };
+    let users: Vec<Value> = users
+        .iter()
+        .map(accounts::UserWithPasskeys::to_json)
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "users": users })))
 }
 
@@ -226,8 +230,9 @@ async fn list_audit(
     let limit = q.limit.unwrap_or(100);
     let events = audit::list_filtered(&state.db, &q.filter(), limit).await?;
     let next = (events.len() as u64 == limit)
-        .then(|| events.last().and_then(|e| e["id"].as_i64()))
+        .then(|| events.last().map(|e| e.id))
         .flatten();
+    let events: Vec<Value> = events.iter().map(audit::to_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "events": events, "next_after": next })))
 }
 

@@ -165,7 +165,7 @@ pub async fn list_users<C: ConnectionTrait>(
     db: &C,
     tenant_id: &str,
     limit: u64,
-) -> Result<Vec<Value>, DbErr> {
+) -> Result<Vec<UserWithPasskeys>, DbErr> {
     let users = user::Entity::find()
         .filter(user::Column::TenantId.eq(tenant_id))
         .order_by_desc(user::Column::CreatedAt)
@@ -182,7 +182,7 @@ pub async fn search_users<C: ConnectionTrait>(
     tenant_id: &str,
     search: &str,
     limit: u64,
-) -> Result<Vec<Value>, DbErr> {
+) -> Result<Vec<UserWithPasskeys>, DbErr> {
     let owners: Vec<String> = credential::Entity::find()
         .filter(credential::Column::TenantId.eq(tenant_id))
         .filter(
@@ -258,32 +258,47 @@ pub async fn delete_user<C: ConnectionTrait>(
     }))
 }
 
+/// A user with their passkeys (oldest first), as the admin API and the dashboard list them.
+#[derive(Debug, Clone)]
+pub struct UserWithPasskeys {
+    /// The user.
+    pub user: user::Model,
+    /// Their passkeys, oldest first.
+    pub passkeys: Vec<credential::Model>,
+}
+
+impl UserWithPasskeys {
+    /// The user object of the admin API, with its passkey objects.
+    pub fn to_json(&self) -> Value {
+        let u = &self.user;
+        json!({
+            "user_id": u.id,
+            "name": u.name,
+            "display_name": u.display_name,
+            "email": u.email,
+            "created_at": rfc3339(u.created_at),
+            "passkeys": self.passkeys.iter().map(credential_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
 async fn with_passkeys<C: ConnectionTrait>(
     db: &C,
     users: Vec<user::Model>,
-) -> Result<Vec<Value>, DbErr> {
+) -> Result<Vec<UserWithPasskeys>, DbErr> {
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-    let creds = credential::Entity::find()
+    let mut creds = credential::Entity::find()
         .filter(credential::Column::UserId.is_in(ids))
         .order_by_asc(credential::Column::CreatedAt)
         .all(db)
         .await?;
     Ok(users
-        .iter()
-        .map(|u| {
-            let passkeys: Vec<Value> = creds
-                .iter()
-                .filter(|c| c.user_id == u.id)
-                .map(credential_json)
-                .collect();
-            json!({
-                "user_id": u.id,
-                "name": u.name,
-                "display_name": u.display_name,
-                "email": u.email,
-                "created_at": rfc3339(u.created_at),
-                "passkeys": passkeys,
-            })
+        .into_iter()
+        .map(|user| {
+            let (passkeys, rest): (Vec<_>, Vec<_>) =
+                creds.drain(..).partition(|c| c.user_id == user.id);
+            creds = rest;
+            UserWithPasskeys { user, passkeys }
         })
         .collect())
 }

@@ -57,7 +57,7 @@ pub async fn list<C: ConnectionTrait>(
     before: Option<i64>,
     tenant: Option<&str>,
     limit: u64,
-) -> Result<Vec<Value>, DbErr> {
+) -> Result<Vec<audit_event::Model>, DbErr> {
     list_filtered(
         db,
         &Filter {
@@ -89,7 +89,7 @@ pub async fn list_filtered<C: ConnectionTrait>(
     db: &C,
     filter: &Filter,
     limit: u64,
-) -> Result<Vec<Value>, DbErr> {
+) -> Result<Vec<audit_event::Model>, DbErr> {
     let mut q = audit_event::Entity::find()
         .order_by_desc(audit_event::Column::Id)
         .limit(limit);
@@ -109,10 +109,16 @@ pub async fn list_filtered<C: ConnectionTrait>(
     if let Some(a) = &filter.actor {
         q = q.filter(audit_event::Column::Actor.eq(a.as_str()));
     }
-    Ok(q.all(db).await?.into_iter().map(to_json).collect())
+    q.all(db).await
 }
 
-fn to_json(e: audit_event::Model) -> Value {
+/// The details of an event as recorded (`null` when they do not parse).
+pub fn detail(e: &audit_event::Model) -> Value {
+    serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null)
+}
+
+/// The event object of the admin API.
+pub fn to_json(e: &audit_event::Model) -> Value {
     json!({
         "id": e.id,
         "at": rfc3339(e.at),
@@ -120,7 +126,7 @@ fn to_json(e: audit_event::Model) -> Value {
         "action": e.action,
         "tenant_id": e.tenant_id,
         "subject": e.subject,
-        "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+        "detail": detail(e),
     })
 }
 

@@ -481,6 +481,101 @@ pub async fn create(
     Ok((Tenant::from_model(inserted), secret))
 }
 
+/// Every field of `input` that fails its own check, each with its first refusal: what a
+/// form shows at once, where [`create`] and [`update`] stop at the first. `current` is the
+/// tenant being changed (`None`: a new one). Refusals that need every field valid (a
+/// duplicate client id, an RP ID change under existing passkeys) stay with those.
+pub async fn field_errors(
+    db: &DatabaseConnection,
+    broker_rp_id: &RpId,
+    input: &TenantInput,
+    current: Option<&Tenant>,
+) -> Result<Vec<Invalid>, DbErr> {
+    fn note<T>(out: &mut Vec<Invalid>, r: Result<T, TenantError>) -> Result<(), DbErr> {
+        match r {
+            Err(TenantError::Invalid(i)) => out.push(i),
+            Err(TenantError::Db(e)) => return Err(e),
+            Ok(_) | Err(TenantError::Conflict(_) | TenantError::NotFound(_)) => {}
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    let client_id = match current {
+        Some(t) => t.client_id.clone(),
+        None => {
+            let id = input.client_id.clone().unwrap_or_default();
+            note(&mut out, ClientId::parse(&id).map_err(TenantError::from))?;
+            id
+        }
+    };
+    if let Some(name) = &input.name {
+        note(&mut out, check_name(name))?;
+    }
+    if let Some(list) = &input.redirect_uris {
+        note(&mut out, parse_redirect_uris(list))?;
+    }
+    let mode = input
+        .rp_mode
+        .as_deref()
+        .map(RpMode::parse)
+        .unwrap_or(Ok(current.map_or(RpMode::Broker, |t| t.rp_mode)));
+    match mode {
+        Err(e) => out.push(e),
+        Ok(mode) => {
+            let kept = current
+                .filter(|t| t.rp_mode == mode && mode == RpMode::Site)
+                .map(|t| t.rp_id.as_str());
+            note(
+                &mut out,
+                resolve_rp(mode, input.rp_id.as_deref().or(kept), broker_rp_id),
+            )?;
+            match (&input.related_origins, mode) {
+                (Some(list), RpMode::Broker) => {
+                    note(&mut out, parse_related_origins(db, &client_id, list).await)?;
+                }
+                (Some(list), RpMode::Site) if !list.is_empty() => out.push(Invalid {
+                    field: "related_origins",
+                    message: "related_origins apply to broker mode only".into(),
+                }),
+                _ => {}
+            }
+        }
+    }
+    if let Some(uv) = &input.user_verification {
+        note(&mut out, UvPolicy::parse(uv).map_err(TenantError::from))?;
+    }
+    if let Some(c) = &input.counter_policy {
+        note(&mut out, CounterPolicy::parse(c).map_err(TenantError::from))?;
+    }
+    let before = out.len();
+    if let Some(l) = &input.aaguid_allow {
+        note(
+            &mut out,
+            parse_aaguids("aaguid_allow", l).map_err(TenantError::from),
+        )?;
+    }
+    if let Some(l) = &input.aaguid_deny {
+        note(
+            &mut out,
+            parse_aaguids("aaguid_deny", l).map_err(TenantError::from),
+        )?;
+    }
+    if let Some(s) = &input.synced_passkeys {
+        note(
+            &mut out,
+            SyncedPasskeys::parse(s).map_err(TenantError::from),
+        )?;
+    }
+    if let Some(a) = &input.attestation {
+        note(&mut out, Attestation::parse(a).map_err(TenantError::from))?;
+    }
+    if out.len() == before {
+        let policy = current.map_or_else(PasskeyPolicy::default, |t| t.policy.clone());
+        note(&mut out, resolve_policy(input, &policy))?;
+    }
+    Ok(out)
+}
+
 /// Changes a tenant. Returns it and a new secret when `rotate_secret` was asked.
 pub async fn update(
     db: &DatabaseConnection,
