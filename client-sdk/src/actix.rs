@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{AuthorizeOptions, Callback, Client, PendingLogin, SignIn};
+use crate::client::{AuthorizeOptions, Callback, Client, PendingLogin, VerifiedSignIn};
 use crate::error::Error;
 
 /// Name of the cookie holding the encrypted pending login.
@@ -48,7 +48,7 @@ pub struct Integration {
     client: Arc<Client>,
     cipher: Aes256Gcm,
     secure: bool,
-    sessions: Mutex<HashMap<String, (Instant, SignIn)>>,
+    sessions: Mutex<HashMap<String, (Instant, VerifiedSignIn)>>,
     /// Where to send the browser after sign-in and sign-out.
     pub home: String,
 }
@@ -151,7 +151,7 @@ impl Integration {
     pub async fn callback(
         &self,
         req: &HttpRequest,
-        on_sign_in: impl FnOnce(&SignIn),
+        on_sign_in: impl FnOnce(&VerifiedSignIn),
     ) -> Result<HttpResponse, Error> {
         let callback = Callback::from_query(req.query_string());
         if callback.code.is_none() && callback.error.is_none() {
@@ -193,7 +193,7 @@ impl Integration {
     }
 
     /// The sign-in of this browser's session, if any.
-    pub fn current(&self, req: &HttpRequest) -> Option<SignIn> {
+    pub fn current(&self, req: &HttpRequest) -> Option<VerifiedSignIn> {
         let id = req.cookie(SESSION_COOKIE)?;
         let sessions = self.sessions.lock().ok()?;
         let (started, sign_in) = sessions.get(id.value())?;

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use latchkey_proto::{Redemption, SignIn};
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -16,7 +17,7 @@ use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use crate::error::Error;
-use crate::verify::{self, Expected, Material};
+use crate::verify::{self, Expected};
 
 /// How a site is registered with the broker. Build it with [`Config::new`] and the
 /// setters below.
@@ -279,68 +280,22 @@ impl Callback {
     }
 }
 
-/// A verified sign-in (PROTOCOL §4 `sign_in`), with the validated id_token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SignIn {
-    /// The subject: the account's stable id at this site.
-    pub sub: String,
-    /// The WebAuthn user handle (base64url).
-    pub user_id: String,
-    /// The site's client id.
-    pub client_id: String,
-    /// The RP ID of the passkey.
-    pub rp_id: String,
-    /// The credential id (base64url).
-    pub credential_id: String,
-    /// hex SHA-256 of the COSE public key.
-    pub passkey_id: String,
-    /// The COSE public key (base64url).
-    pub public_key: String,
-    /// The COSE algorithm (-7 for ES256).
-    pub public_key_alg: i64,
-    /// The email given at creation, if any (not verified).
-    pub email: Option<String>,
-    /// Whether the email was verified.
-    pub email_verified: bool,
-    /// The account was created by this sign-in.
-    pub new_user: bool,
-    /// The passkey was created by this sign-in.
-    pub new_credential: bool,
-    /// The authenticator verified the user (PIN, biometrics).
-    pub user_verified: bool,
-    /// The passkey can be synced.
-    pub backup_eligible: bool,
-    /// The passkey is synced.
-    pub backed_up: bool,
-    /// The authenticator model's AAGUID.
-    pub aaguid: String,
-    /// When, RFC 3339.
-    pub authenticated_at: String,
-    /// The broker's flow id.
-    pub flow_id: String,
+/// A sign-in the SDK has checked: the broker's [`SignIn`] (its members read through
+/// `Deref`: `signed_in.sub`, `signed_in.passkey_id`, …) with the claims of its validated
+/// id_token. What [`Client::finish`] and [`Client::check`] answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedSignIn {
+    /// The sign-in as the broker stated it, checked.
+    pub sign_in: SignIn,
     /// The validated id_token's claims.
-    #[serde(default)]
     pub id_token_claims: Value,
 }
 
-/// The answer of `POST /api/v1/sign-ins/redeem`, typed but not yet checked: pass it to
-/// [`Client::check`] (which [`Client::finish`] does for you).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Redemption {
-    /// The sign-in as the broker states it.
-    pub sign_in: SignIn,
-    /// The ES256 id_token (a JWT).
-    pub id_token: String,
-    /// The signed WebAuthn material for re-verification (PROTOCOL §5).
-    pub verify: Material,
-}
+impl std::ops::Deref for VerifiedSignIn {
+    type Target = SignIn;
 
-impl std::fmt::Debug for Redemption {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redemption")
-            .field("sign_in", &self.sign_in)
-            .field("verify", &self.verify)
-            .finish_non_exhaustive()
+    fn deref(&self) -> &SignIn {
+        &self.sign_in
     }
 }
 
@@ -496,7 +451,7 @@ impl Client {
         &self,
         callback: &Callback,
         pending: &PendingLogin,
-    ) -> Result<SignIn, Error> {
+    ) -> Result<VerifiedSignIn, Error> {
         if let Some(e) = &callback.error {
             return Err(Error::Callback(format!(
                 "the broker answered {e}: {}",
@@ -553,7 +508,7 @@ impl Client {
         &self,
         redemption: &Redemption,
         pending: &PendingLogin,
-    ) -> Result<SignIn, Error> {
+    ) -> Result<VerifiedSignIn, Error> {
         let claims = self.validate_id_token(&redemption.id_token).await?;
         if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
             return Err(Error::IdToken("nonce is not the pending login's".into()));
@@ -564,9 +519,10 @@ impl Client {
         if self.config.reverify {
             self.reverify(redemption, pending)?;
         }
-        let mut sign_in = redemption.sign_in.clone();
-        sign_in.id_token_claims = claims;
-        Ok(sign_in)
+        Ok(VerifiedSignIn {
+            sign_in: redemption.sign_in.clone(),
+            id_token_claims: claims,
+        })
     }
 
     /// Re-verifies a redeem answer (PROTOCOL §5): the signed message names this site's

@@ -1,7 +1,6 @@
 //! Errors of the SDK, split by where they come from: the broker's answer, the network,
-//! the callback, the id_token, or the re-verification of the passkey signature.
-
-use crate::verify::VerifyError;
+//! the callback, the id_token, or the re-verification of the passkey signature. The
+//! bottom of the crate: it imports no other module of it.
 
 /// Everything that can go wrong while signing someone in.
 #[derive(Debug, thiserror::Error)]
@@ -47,4 +46,53 @@ impl From<reqwest::Error> for Error {
         }
         Self::Transport(message)
     }
+}
+
+/// The step of re-verification (`verify::verify`, PROTOCOL §5) that failed. Its message
+/// names what did not hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The answer lacks a field, or one is not valid base64url, JSON or CBOR.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// `signed_message` is not canonical JSON, or a member is not what the site expects.
+    #[error("signed message: {0}")]
+    SignedMessage(String),
+    /// A `sign_in` member disagrees with the site's expectation or with the signed message.
+    #[error("sign_in: {0}")]
+    SignIn(String),
+    /// The client data challenge is not base64url(SHA-256(signed_message)).
+    #[error("client data challenge is not SHA-256 of the signed message")]
+    Challenge,
+    /// The client data `type` does not match the ceremony.
+    #[error("client data type does not match the ceremony")]
+    ClientDataType,
+    /// The client data origin (given) is not an expected one.
+    #[error("unexpected origin {0}")]
+    Origin(String),
+    /// The authenticator data does not start with SHA-256(rp_id).
+    #[error("authenticator data RP ID hash is not SHA-256 of the RP ID")]
+    RpIdHash,
+    /// The UP flag is clear.
+    #[error("user presence flag clear")]
+    UserPresence,
+    /// The UV flag is clear although user verification is required.
+    #[error("user verification flag clear but required")]
+    UserVerification,
+    /// The assertion signature does not verify with `sign_in.public_key`.
+    #[error("assertion signature does not verify")]
+    Signature,
+    /// `sign_in.public_key` is not an ES256 P-256 COSE key, or differs from the attested one.
+    #[error("public key is not the attested ES256 key")]
+    PublicKey,
+    /// The attested credential id differs from `sign_in.credential_id`.
+    #[error("credential id is not the attested one")]
+    CredentialId,
+    /// `sign_in.passkey_id` is not hex(SHA-256(public_key)).
+    #[error("passkey_id is not hex SHA-256 of the public key")]
+    PasskeyId,
+    /// The assertion's user handle differs from `sign_in.user_id`.
+    #[error("user handle is not sign_in.user_id")]
+    UserHandle,
 }

@@ -23,8 +23,11 @@
 //! ```
 //!
 //! [`Client::finish`] is [`Client::redeem`] (a typed [`Redemption`]) followed by
-//! [`Client::check`] (id_token, then [`Client::reverify`]); call them separately to keep
-//! the raw material. In `site` mode, tell the client the site's RP ID with
+//! [`Client::check`] (id_token, then [`Client::reverify`]), and answers a
+//! [`VerifiedSignIn`]: the broker's [`SignIn`] with the id_token's claims. Call them
+//! separately to keep the raw material. The wire types ([`SignIn`], [`Material`],
+//! [`Redemption`]) are those of the `latchkey-proto` crate, the very types the broker
+//! writes. In `site` mode, tell the client the site's RP ID with
 //! [`Config::rp_id`]; by default it expects the issuer's host (the broker's RP ID).
 //!
 //! Failures are an [`Error`] that says where they come from: the broker's OAuth error,
@@ -36,6 +39,7 @@
 //! `examples/demo_site.rs` is a complete site, and `docs/integration.md` in the
 //! repository the whole guide.
 
+// Imports run one way: `actix` → `client` → `verify` → `error`.
 mod client;
 mod error;
 pub mod verify;
@@ -44,7 +48,7 @@ pub mod verify;
 pub mod actix;
 
 pub use client::{
-    AuthorizeOptions, Callback, Client, Config, Discovery, PendingLogin, Prompt, Redemption, SignIn,
+    AuthorizeOptions, Callback, Client, Config, Discovery, PendingLogin, Prompt, VerifiedSignIn,
 };
-pub use error::Error;
-pub use verify::{Ceremony, Material, VerifyError};
+pub use error::{Error, VerifyError};
+pub use latchkey_proto::{Ceremony, Material, Redemption, SignIn};

@@ -14,11 +14,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ciborium::Value as Cbor;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::client::SignIn;
+pub use crate::error::VerifyError;
+use latchkey_proto::SignIn;
+pub use latchkey_proto::{Ceremony, Material};
 
 /// Authenticator data flag: user present.
 const FLAG_UP: u8 = 0x01;
@@ -48,85 +50,6 @@ pub struct Expected<'a> {
     pub user_verification_required: bool,
     /// How old (seconds) the signed message's `iat` may be.
     pub max_age_secs: i64,
-}
-
-/// The step of [`verify`] that failed. Its message names what did not hold.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// The answer lacks a field, or one is not valid base64url, JSON or CBOR.
-    #[error("malformed answer: {0}")]
-    Malformed(String),
-    /// `signed_message` is not canonical JSON, or a member is not what the site expects.
-    #[error("signed message: {0}")]
-    SignedMessage(String),
-    /// A `sign_in` member disagrees with the site's expectation or with the signed message.
-    #[error("sign_in: {0}")]
-    SignIn(String),
-    /// The client data challenge is not base64url(SHA-256(signed_message)).
-    #[error("client data challenge is not SHA-256 of the signed message")]
-    Challenge,
-    /// The client data `type` does not match the ceremony.
-    #[error("client data type does not match the ceremony")]
-    ClientDataType,
-    /// The client data origin (given) is not an expected one.
-    #[error("unexpected origin {0}")]
-    Origin(String),
-    /// The authenticator data does not start with SHA-256(rp_id).
-    #[error("authenticator data RP ID hash is not SHA-256 of the RP ID")]
-    RpIdHash,
-    /// The UP flag is clear.
-    #[error("user presence flag clear")]
-    UserPresence,
-    /// The UV flag is clear although user verification is required.
-    #[error("user verification flag clear but required")]
-    UserVerification,
-    /// The assertion signature does not verify with `sign_in.public_key`.
-    #[error("assertion signature does not verify")]
-    Signature,
-    /// `sign_in.public_key` is not an ES256 P-256 COSE key, or differs from the attested one.
-    #[error("public key is not the attested ES256 key")]
-    PublicKey,
-    /// The attested credential id differs from `sign_in.credential_id`.
-    #[error("credential id is not the attested one")]
-    CredentialId,
-    /// `sign_in.passkey_id` is not hex(SHA-256(public_key)).
-    #[error("passkey_id is not hex SHA-256 of the public key")]
-    PasskeyId,
-    /// The assertion's user handle differs from `sign_in.user_id`.
-    #[error("user handle is not sign_in.user_id")]
-    UserHandle,
-}
-
-/// The WebAuthn ceremony a sign-in ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Ceremony {
-    /// An assertion with an existing passkey.
-    #[serde(rename = "webauthn.get")]
-    Get,
-    /// The creation of a passkey (and of the account).
-    #[serde(rename = "webauthn.create")]
-    Create,
-}
-
-/// The `verify` member of a redeem answer (PROTOCOL §4): the signed WebAuthn material
-/// from which the site re-checks the sign-in. Binary members are base64url.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Material {
-    /// Which ceremony produced the material.
-    pub ceremony: Ceremony,
-    /// The canonical JSON whose SHA-256 was the WebAuthn challenge.
-    pub signed_message: String,
-    /// The authenticator's `clientDataJSON`.
-    pub client_data_json: String,
-    /// The authenticator data (for a creation, the attestation's `authData`).
-    pub authenticator_data: Option<String>,
-    /// The assertion signature (DER), for `webauthn.get`.
-    pub signature: Option<String>,
-    /// The assertion's user handle, when the authenticator returned one.
-    pub user_handle: Option<String>,
-    /// The attestation object, for `webauthn.create`.
-    pub attestation_object: Option<String>,
 }
 
 fn malformed(what: impl Into<String>) -> VerifyError {

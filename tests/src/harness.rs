@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use latchkey_proto::Redemption;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -565,7 +566,9 @@ impl Flow {
     }
 }
 
-/// POSTs a redeem body and returns status and JSON.
+/// POSTs a redeem body and returns status and JSON. A `200` answer must be, byte for
+/// byte, a [`Redemption`] of the shared wire types (no member more or less, in the same
+/// order).
 pub async fn redeem(broker: &Broker, body: &Value) -> (u16, Value) {
     let res = broker
         .backend()
@@ -575,7 +578,17 @@ pub async fn redeem(broker: &Broker, body: &Value) -> (u16, Value) {
         .await
         .unwrap();
     let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let text = res.text().await.unwrap_or_default();
+    if status == 200 {
+        let typed: Redemption = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("the redeem answer is not a Redemption: {e}: {text}"));
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            text,
+            "the redeem answer is not exactly a latchkey_proto::Redemption"
+        );
+    }
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The backend the suites run on: `LATCHKEY_TEST_DATABASE=postgres` runs every broker of

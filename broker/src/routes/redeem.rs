@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
+use latchkey_proto::Redemption;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -131,12 +132,12 @@ pub async fn redeem(
     body: web::Json<RedeemRequest>,
 ) -> Result<HttpResponse, OAuthError> {
     let r = redeem_request(&state, &req, &body, Door::Redeem).await?;
-    let token = redeem::id_token(&state, &r)?;
-    Ok(no_store(HttpResponse::Ok()).json(json!({
-        "sign_in": r.stored.sign_in,
-        "id_token": token,
-        "verify": r.stored.verify,
-    })))
+    let id_token = redeem::id_token(&state, &r)?;
+    Ok(no_store(HttpResponse::Ok()).json(Redemption {
+        id_token,
+        sign_in: r.stored.sign_in,
+        verify: r.stored.verify,
+    }))
 }
 
 /// `POST /oauth/token` (RFC 6749 §4.1.3)

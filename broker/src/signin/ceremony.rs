@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use actix_web::web;
+use latchkey_proto::{Ceremony, Material};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
@@ -248,15 +249,15 @@ pub async fn verify_assertion(
         user_verified: flags.is_some_and(|f| f.user_verified),
         backup_eligible: flags.is_some_and(|f| f.backup_eligible),
         backed_up: flags.is_some_and(|f| f.backed_up),
-        verify: json!({
-            "ceremony": "webauthn.get",
-            "signed_message": ch.signed_message,
-            "client_data_json": b64(&credential.response.client_data_json),
-            "authenticator_data": b64(&credential.response.authenticator_data),
-            "signature": b64(&credential.response.signature),
-            "user_handle": credential.response.user_handle.as_ref().map(b64),
-            "attestation_object": null,
-        }),
+        verify: Material {
+            attestation_object: None,
+            authenticator_data: Some(b64(&credential.response.authenticator_data)),
+            ceremony: Ceremony::Get,
+            client_data_json: b64(&credential.response.client_data_json),
+            signature: Some(b64(&credential.response.signature)),
+            signed_message: ch.signed_message.clone(),
+            user_handle: credential.response.user_handle.as_ref().map(b64),
+        },
         new_credential: false,
         insert_user: None,
         insert_credential: None,
@@ -544,16 +545,16 @@ pub(crate) fn creation_evidence(
     credential: &RegisterPublicKeyCredential,
     authenticator_data: &[u8],
     user_handle: &str,
-) -> Value {
-    json!({
-        "ceremony": "webauthn.create",
-        "signed_message": signed_message,
-        "client_data_json": b64(&credential.response.client_data_json),
-        "authenticator_data": b64(authenticator_data),
-        "signature": null,
-        "user_handle": user_handle,
-        "attestation_object": b64(&credential.response.attestation_object),
-    })
+) -> Material {
+    Material {
+        attestation_object: Some(b64(&credential.response.attestation_object)),
+        authenticator_data: Some(b64(authenticator_data)),
+        ceremony: Ceremony::Create,
+        client_data_json: b64(&credential.response.client_data_json),
+        signature: None,
+        signed_message: signed_message.to_owned(),
+        user_handle: Some(user_handle.to_owned()),
+    }
 }
 
 /// Takes the flow's outstanding challenge of `kind`; consumed whatever happens next.

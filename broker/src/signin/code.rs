@@ -3,9 +3,11 @@
 //! as its SHA-256) and the audit event, and the page's answer: where to go and what to
 //! signal.
 
+use latchkey_proto::{Material, SignIn};
 use serde_json::{Value, json};
 
 use super::SignInError;
+use super::redeem::StoredSignIn;
 use crate::db::entities::flow;
 use crate::db::entities::{code, credential, user};
 use crate::domain::{RedirectUri, RpMode};
@@ -24,7 +26,7 @@ pub(crate) struct Outcome<'a> {
     pub(crate) user_verified: bool,
     pub(crate) backup_eligible: bool,
     pub(crate) backed_up: bool,
-    pub(crate) verify: Value,
+    pub(crate) verify: Material,
     /// A new account to insert in the same transaction as the code.
     pub(crate) insert_user: Option<user::Model>,
     /// A new passkey to insert in the same transaction as the code.
@@ -68,33 +70,38 @@ pub(crate) async fn complete(
 ) -> Result<Value, SignInError> {
     let t = now();
     let code = zeroize::Zeroizing::new(random_token(32));
-    let sign_in = json!({
-        "sub": o.user.id,
-        "user_id": o.user.id,
-        "client_id": tenant.client_id,
-        "rp_id": tenant.rp_id,
-        "credential_id": o.credential.id,
-        "passkey_id": o.credential.passkey_id,
-        "public_key": o.credential.public_key,
-        "public_key_alg": o.credential.public_key_alg,
-        "email": o.user.email,
-        "email_verified": o.user.email.is_some() && o.user.email_verified,
-        "new_user": o.new_user,
-        "new_credential": o.new_credential,
-        "user_verified": o.user_verified,
-        "backup_eligible": o.backup_eligible,
-        "backed_up": o.backed_up,
-        "aaguid": o.credential.aaguid,
-        "authenticated_at": rfc3339(t),
-        "flow_id": flow.id,
-    });
-    let payload = json!({
-        "sign_in": sign_in,
-        "verify": o.verify,
-        "nonce": flow.nonce,
-        "auth_time": t,
-        "amr": amr(o.backup_eligible, o.user_verified),
-    });
+    let sign_in = SignIn {
+        aaguid: o.credential.aaguid.clone(),
+        authenticated_at: rfc3339(t),
+        backed_up: o.backed_up,
+        backup_eligible: o.backup_eligible,
+        client_id: tenant.client_id.clone(),
+        credential_id: o.credential.id.clone(),
+        email: o.user.email.clone(),
+        email_verified: o.user.email.is_some() && o.user.email_verified,
+        flow_id: flow.id.clone(),
+        new_credential: o.new_credential,
+        new_user: o.new_user,
+        passkey_id: o.credential.passkey_id.clone(),
+        public_key: o.credential.public_key.clone(),
+        public_key_alg: i64::from(o.credential.public_key_alg),
+        rp_id: tenant.rp_id.clone(),
+        sub: o.user.id.clone(),
+        user_id: o.user.id.clone(),
+        user_verified: o.user_verified,
+    };
+    let payload = StoredSignIn {
+        sign_in,
+        verify: o.verify,
+        nonce: flow.nonce.clone(),
+        auth_time: t,
+        amr: amr(o.backup_eligible, o.user_verified)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
+    let payload = serde_json::to_string(&payload)
+        .map_err(|e| SignInError::Internal(format!("sign-in not serialisable: {e}")))?;
     // Everything the transaction writes, owned: it runs on the writer's own thread.
     let new_code = code::Model {
         code_hash: sha256_b64(code.as_bytes()),
@@ -105,7 +112,7 @@ pub(crate) async fn complete(
         user_id: o.user.id.clone(),
         credential_id: o.credential.id.clone(),
         scope: flow.scope.clone(),
-        payload: payload.to_string(),
+        payload,
         created_at: t,
         expires_at: t + state.settings.code_ttl,
         redeemed_at: None,

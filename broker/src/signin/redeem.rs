@@ -6,8 +6,9 @@
 
 use std::net::IpAddr;
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use latchkey_proto::{Material, SignIn};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::SignInError;
 use crate::domain::{CodeChallenge, CodeVerifier, RedirectUri};
@@ -58,13 +59,13 @@ pub struct Grant<'a> {
     pub redirect_uri: &'a str,
 }
 
-/// The sign-in stored with a code when it was issued.
-#[derive(Debug, Deserialize)]
+/// The sign-in stored with a code when it was issued (the code's `payload`).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StoredSignIn {
     /// The `sign_in` object of the redeem answer.
-    pub sign_in: Value,
+    pub sign_in: SignIn,
     /// The `verify` material (PROTOCOL §5).
-    pub verify: Value,
+    pub verify: Material,
     /// The authorization request's `nonce`, echoed in the id_token.
     pub nonce: Option<String>,
     /// When the ceremony completed (UNIX seconds).
@@ -231,9 +232,11 @@ pub fn id_token(state: &AppState, r: &Redeemed) -> Result<String, SignInError> {
         claims["nonce"] = nonce.as_str().into();
     }
     let sign_in = &r.stored.sign_in;
-    if r.scope.split(' ').any(|s| s == "email") && !sign_in["email"].is_null() {
-        claims["email"] = sign_in["email"].clone();
-        claims["email_verified"] = sign_in["email_verified"].clone();
+    if r.scope.split(' ').any(|s| s == "email")
+        && let Some(email) = &sign_in.email
+    {
+        claims["email"] = email.as_str().into();
+        claims["email_verified"] = sign_in.email_verified.into();
     }
     state
         .keys

@@ -7,7 +7,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Layout, Message, Names, NoFields, Posted, failure, render, see_other, when};
 use crate::admin::{self as api, ADMIN_CLIENT_ID, callback_uri};
@@ -267,12 +267,12 @@ pub(super) async fn callback(req: HttpRequest, state: web::Data<AppState>) -> Ht
             );
         }
     };
-    let user_id = sign_in["user_id"].as_str().unwrap_or_default().to_owned();
+    let user_id = sign_in.user_id.clone();
     let actor = api::Actor::Admin {
         user_id: user_id.clone(),
     }
     .audit_name();
-    if sign_in["new_user"] == Value::Bool(true) {
+    if sign_in.new_user {
         let accepted = match &login.invite_id {
             Some(id) => admins::consume_invite(&state.db, id, &user_id).await,
             None => Ok(false),
@@ -286,7 +286,7 @@ pub(super) async fn callback(req: HttpRequest, state: web::Data<AppState>) -> Ht
                         action: "admin.invite.accept",
                         tenant_id: None,
                         subject: login.invite_id.as_deref(),
-                        detail: json!({"name": sign_in["email"].as_str().unwrap_or_default(), "credential_id": sign_in["credential_id"]}),
+                        detail: json!({"name": sign_in.email.as_deref().unwrap_or_default(), "credential_id": sign_in.credential_id}),
                     },
                 )
                 .await;
@@ -313,8 +313,8 @@ pub(super) async fn callback(req: HttpRequest, state: web::Data<AppState>) -> Ht
             actor: &actor,
             action: "admin.sign_in",
             tenant_id: None,
-            subject: sign_in["credential_id"].as_str(),
-            detail: json!({"user_verified": sign_in["user_verified"]}),
+            subject: Some(&sign_in.credential_id),
+            detail: json!({"user_verified": sign_in.user_verified}),
         },
     )
     .await;
