@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::db::entities::{admin_session, flow};
 use crate::domain::RpMode;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::{self, TenantError, TenantInput};
@@ -145,7 +145,7 @@ impl Actor {
 pub fn csrf_failed() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "csrf_failed",
+        ErrorCode::CsrfFailed,
         "This request did not come from the dashboard (missing or wrong CSRF token, or sent from another site). Nothing was changed.",
     )
 }
@@ -166,13 +166,17 @@ pub(crate) fn reserved(client_id: &str) -> bool {
 
 pub(crate) fn tenant_error(e: TenantError) -> ApiError {
     match e {
-        TenantError::Invalid(i) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", i.message)
-                .with("field", i.field)
+        TenantError::Invalid(i) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidField,
+            i.message,
+        )
+        .with("field", i.field),
+        TenantError::Conflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
         }
-        TenantError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         TenantError::NotFound(_) => {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string())
         }
         TenantError::Db(db) => db.into(),
     }
@@ -190,14 +194,19 @@ pub(crate) fn with_secret(tenant: &tenants::Tenant, secret: Option<String>) -> V
 pub(crate) fn not_found(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("No {what} with that id."),
     )
 }
 
 /// `422 invalid_field` naming `field`.
 pub(crate) fn invalid_field(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with("field", field)
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::InvalidField,
+        message,
+    )
+    .with("field", field)
 }
 
 /// Reads a tenant body; a wrong member is named in `field` (each member is read alone to
@@ -467,7 +476,7 @@ pub async fn remove_user(
 /// passkey that any admin can sign in with. The operator's way back in stays the command
 /// `latchkey admin invite`, but an admin is told before locking everyone out.
 fn last_admin(message: &str) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "conflict", message).with("reason", "last_admin")
+    ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message).with("reason", "last_admin")
 }
 
 /// Revokes a passkey and records it; `false` when there was none. The dashboard's last

@@ -94,7 +94,7 @@ fn enabled(state: &AppState) -> Option<HttpResponse> {
     (!state.settings.demo).then(|| {
         crate::errors::ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            crate::errors::ErrorCode::NotFound,
             "The demo is off. Start the broker with latchkey serve --demo (or LATCHKEY_DEMO=true) to turn it on.",
         )
         .into()

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+pub use latchkey_proto::ErrorCode;
 use sea_orm::DbErr;
 use serde_json::{Map, Value, json};
 
@@ -11,7 +12,7 @@ use serde_json::{Map, Value, json};
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     extra: Map<String, Value>,
     retry_after: Option<u64>,
@@ -19,7 +20,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with the contract's `code` and a message for a person.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -42,14 +43,14 @@ impl ApiError {
 
     /// `400 invalid_request`.
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
     }
 
     /// `429 rate_limited` with `Retry-After`.
     pub fn rate_limited(retry_after: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("Too many attempts. Wait {retry_after} seconds and try again."),
         );
         e.retry_after = Some(retry_after);
@@ -67,13 +68,13 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
+            ErrorCode::ServerError,
             "Something went wrong on our side. Please try again.",
         )
     }
 
     /// The contract's error code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 }
@@ -91,7 +92,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut body = Map::new();
-        body.insert("error".into(), self.code.into());
+        body.insert("error".into(), self.code.as_str().into());
         body.insert("message".into(), self.message.clone().into());
         body.extend(self.extra.clone());
         let mut res = HttpResponse::build(self.status);
@@ -109,7 +110,7 @@ impl From<DbErr> for ApiError {
             tracing::error!(error = %e, "database unavailable");
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 UNAVAILABLE,
             );
         }
@@ -121,14 +122,14 @@ impl From<DbErr> for ApiError {
 #[derive(Debug)]
 pub struct OAuthError {
     status: StatusCode,
-    error: &'static str,
+    error: ErrorCode,
     description: String,
     retry_after: Option<u64>,
 }
 
 impl OAuthError {
     /// An error with an RFC 6749 code.
-    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, error: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             status,
             error,
@@ -139,24 +140,24 @@ impl OAuthError {
 
     /// `400 invalid_request`.
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, d)
     }
 
     /// `400 invalid_grant`.
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidGrant, d)
     }
 
     /// `401 invalid_client`.
     pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", d)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient, d)
     }
 
     /// `429 slow_down`.
     pub fn slow_down(retry_after: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "slow_down",
+            ErrorCode::SlowDown,
             format!("too many requests; retry after {retry_after} seconds"),
         );
         e.retry_after = Some(retry_after);
@@ -164,7 +165,7 @@ impl OAuthError {
     }
 
     /// The RFC 6749 error code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.error
     }
 }
@@ -203,14 +204,14 @@ impl From<DbErr> for OAuthError {
             tracing::error!(error = %e, "database unavailable");
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 UNAVAILABLE,
             );
         }
         tracing::error!(error = %e, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
+            ErrorCode::ServerError,
             "internal error",
         )
     }

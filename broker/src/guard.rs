@@ -13,7 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::admission::Overloaded;
-use crate::errors::{ApiError, OAuthError};
+use crate::errors::{ApiError, ErrorCode, OAuthError};
 use crate::state::AppState;
 
 /// The longest request target (path and query) accepted, in bytes. A real `/authorize`
@@ -42,7 +42,7 @@ fn refuse(
     state: Option<&AppState>,
     req: &HttpRequest,
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: &str,
 ) -> HttpResponse {
     let path = req.path();
@@ -105,7 +105,7 @@ pub async fn guard(
                     Some(s),
                     req.request(),
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
+                    ErrorCode::TemporarilyUnavailable,
                     "The sign-in service is busy. Please try again in a moment.",
                 );
                 res.headers_mut()
@@ -121,7 +121,7 @@ pub async fn guard(
             state.as_ref().map(|s| s.get_ref()),
             req.request(),
             StatusCode::URI_TOO_LONG,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "The address of this request is too long.",
         );
         return Ok(req.into_response(res).map_into_right_body());
@@ -137,7 +137,7 @@ pub async fn guard(
         );
         let res: HttpResponse = ApiError::new(
             StatusCode::FORBIDDEN,
-            "cross_site_request",
+            ErrorCode::CrossSiteRequest,
             "This request did not come from the sign-in page itself, so it was refused.",
         )
         .into();
@@ -157,7 +157,7 @@ pub async fn guard(
         );
         let res: HttpResponse = ApiError::new(
             StatusCode::FORBIDDEN,
-            "cross_site",
+            ErrorCode::CrossSite,
             "This request did not come from the account page itself, so it was refused.",
         )
         .into();
@@ -199,13 +199,14 @@ impl TimedOut {
             Self {
                 route: "oauth",
                 content_type: "application/json",
-                body: json!({"error": "invalid_request", "error_description": MESSAGE}).to_string(),
+                body: json!({"error": ErrorCode::InvalidRequest, "error_description": MESSAGE})
+                    .to_string(),
             }
         } else if is_api(path) || state.is_none() {
             Self {
                 route: "api",
                 content_type: "application/json",
-                body: json!({"error": "request_timeout", "message": MESSAGE}).to_string(),
+                body: json!({"error": ErrorCode::RequestTimeout, "message": MESSAGE}).to_string(),
             }
         } else {
             // Pages: the plain HTML error page is rendered only if it is needed.

@@ -18,6 +18,7 @@
 //! - The signature counter is only a heuristic (synced passkeys report 0): a regression
 //!   is always an audit event, and refused under `counter_policy: reject`.
 
+use latchkey_proto::ErrorCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -164,15 +165,15 @@ pub enum Refusal {
 
 impl Refusal {
     /// The error code of the ceremony API (PROTOCOL §2 and its extension).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::AuthenticatorDenied { .. } | Self::AuthenticatorNotAllowed { .. } => {
-                "authenticator_not_allowed"
+                ErrorCode::AuthenticatorNotAllowed
             }
-            Self::SyncedPasskey => "synced_passkey_not_allowed",
-            Self::AttestationNotVerified => "attestation_not_verified",
+            Self::SyncedPasskey => ErrorCode::SyncedPasskeyNotAllowed,
+            Self::AttestationNotVerified => ErrorCode::AttestationNotVerified,
             // The contract fixes this one; the answer names the reason too.
-            Self::CounterRegression => "verification_failed",
+            Self::CounterRegression => ErrorCode::VerificationFailed,
         }
     }
 
@@ -282,7 +283,7 @@ mod tests {
         let err = p
             .check(id(GPM), false, true, &AaguidNames::bundled())
             .unwrap_err();
-        assert_eq!(err.code(), "authenticator_not_allowed");
+        assert_eq!(err.code(), ErrorCode::AuthenticatorNotAllowed);
         assert_eq!(err.reason(), "authenticator_denied");
         assert_eq!(err.authenticator(), Some("Google Password Manager"));
         assert!(err.message("Shop").contains("Google Password Manager"));

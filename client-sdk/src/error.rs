@@ -2,6 +2,8 @@
 //! the callback, the id_token, or the re-verification of the passkey signature. The
 //! bottom of the crate: it imports no other module of it.
 
+use latchkey_proto::ErrorCode;
+
 /// Everything that can go wrong while signing someone in.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -32,6 +34,18 @@ pub enum Error {
     /// The passkey signature material does not prove this sign-in (PROTOCOL §5).
     #[error("re-verification failed: {0}")]
     Verification(#[from] VerifyError),
+}
+
+impl Error {
+    /// The broker's error code when it refused with one of the contract's codes
+    /// ([`Error::OAuth`]); `None` for every other failure, or a code this SDK does not
+    /// know.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::OAuth { error, .. } => error.parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 impl From<reqwest::Error> for Error {

@@ -26,13 +26,13 @@
 //! [`Client::check`] (id_token, then [`Client::reverify`]), and answers a
 //! [`VerifiedSignIn`]: the broker's [`SignIn`] with the id_token's claims. Call them
 //! separately to keep the raw material. The wire types ([`SignIn`], [`Material`],
-//! [`Redemption`]) are those of the `latchkey-proto` crate, the very types the broker
-//! writes. In `site` mode, tell the client the site's RP ID with
+//! [`Redemption`], [`ErrorCode`]) are those of the `latchkey-proto` crate, the very
+//! types the broker writes. In `site` mode, tell the client the site's RP ID with
 //! [`Config::rp_id`]; by default it expects the issuer's host (the broker's RP ID).
 //!
-//! Failures are an [`Error`] that says where they come from: the broker's OAuth error,
-//! the transport, discovery, the callback, the id_token, or a [`VerifyError`] naming the
-//! re-verification step that failed.
+//! Failures are an [`Error`] that says where they come from: the broker's OAuth error
+//! (its code typed by [`Error::code`]), the transport, discovery, the callback, the
+//! id_token, or a [`VerifyError`] naming the re-verification step that failed.
 //!
 //! With the `actix` feature, `actix::Integration` gives ready `login`, `callback` and
 //! `logout` handlers (an encrypted pending-login cookie, a new session id after sign-in);
@@ -51,4 +51,4 @@ pub use client::{
     AuthorizeOptions, Callback, Client, Config, Discovery, PendingLogin, Prompt, VerifiedSignIn,
 };
 pub use error::{Error, VerifyError};
-pub use latchkey_proto::{Ceremony, Material, Redemption, SignIn};
+pub use latchkey_proto::{Ceremony, ErrorCode, Material, Redemption, SignIn};

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use latchkey_proto::Redemption;
+use latchkey_proto::{ErrorCode, Redemption};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -334,7 +334,11 @@ impl Broker {
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status >= 400 {
+            assert!(error_code(&value).is_some(), "{status}: {value}");
+        }
+        (status, value)
     }
 
     /// Creates a tenant through the admin API; panics unless it answers 201.
@@ -496,7 +500,11 @@ impl Flow {
             .await
             .unwrap();
         let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        let value = res.json().await.unwrap_or(Value::Null);
+        if status >= 400 {
+            assert!(error_code(&value).is_some(), "{status}: {value}");
+        }
+        (status, value)
     }
 
     /// Registration options for a new account.
@@ -568,7 +576,7 @@ impl Flow {
 
 /// POSTs a redeem body and returns status and JSON. A `200` answer must be, byte for
 /// byte, a [`Redemption`] of the shared wire types (no member more or less, in the same
-/// order).
+/// order), and a refusal's `error` one of the contract's [`ErrorCode`]s.
 pub async fn redeem(broker: &Broker, body: &Value) -> (u16, Value) {
     let res = broker
         .backend()
@@ -588,7 +596,21 @@ pub async fn redeem(broker: &Broker, body: &Value) -> (u16, Value) {
             "the redeem answer is not exactly a latchkey_proto::Redemption"
         );
     }
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status >= 400 {
+        assert!(error_code(&value).is_some(), "{status}: {value}");
+    }
+    (status, value)
+}
+
+/// The `error` of a refusal as one of the contract's codes; `None` when the answer
+/// carries none. A code outside the contract fails the test.
+pub fn error_code(answer: &Value) -> Option<ErrorCode> {
+    let code = answer.get("error")?;
+    Some(
+        serde_json::from_value(code.clone())
+            .unwrap_or_else(|e| panic!("{code} is not an error code of the contract: {e}")),
+    )
 }
 
 /// The backend the suites run on: `LATCHKEY_TEST_DATABASE=postgres` runs every broker of

@@ -4,8 +4,11 @@
 
 use std::collections::HashMap;
 
+use latchkey_proto::ErrorCode;
 use latchkey_tests::authenticator::{SoftAuthenticator, Tamper};
-use latchkey_tests::harness::{Broker, Flow, Pkce, REDIRECT, concurrent_redeems, redeem};
+use latchkey_tests::harness::{
+    Broker, Flow, Pkce, REDIRECT, concurrent_redeems, error_code, redeem,
+};
 use serde_json::{Value, json};
 
 async fn broker_with_tenant() -> Broker {
@@ -24,9 +27,9 @@ async fn enrolled() -> (Broker, SoftAuthenticator) {
     (broker, auth)
 }
 
-fn assert_error(got: (u16, Value), status: u16, code: &str) -> Value {
+fn assert_error(got: (u16, Value), status: u16, code: ErrorCode) -> Value {
     assert_eq!(got.0, status, "{}", got.1);
-    assert_eq!(got.1["error"], code, "{}", got.1);
+    assert_eq!(error_code(&got.1), Some(code), "{}", got.1);
     assert!(
         got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
         "a message for a person: {}",
@@ -35,9 +38,9 @@ fn assert_error(got: (u16, Value), status: u16, code: &str) -> Value {
     got.1
 }
 
-fn assert_oauth_error(got: (u16, Value), status: u16, code: &str) {
+fn assert_oauth_error(got: (u16, Value), status: u16, code: ErrorCode) {
     assert_eq!(got.0, status, "{}", got.1);
-    assert_eq!(got.1["error"], code, "{}", got.1);
+    assert_eq!(error_code(&got.1), Some(code), "{}", got.1);
     assert!(got.1["error_description"].is_string(), "{}", got.1);
 }
 
@@ -231,14 +234,14 @@ async fn a_missing_or_foreign_flow_cookie_is_flow_binding_mismatch() {
     assert_error(
         stranger.post("authentication/options", &json!({})).await,
         403,
-        "flow_binding_mismatch",
+        ErrorCode::FlowBindingMismatch,
     );
     // A browser with a cookie of its own flow cannot drive this one either.
     let _own = Flow::open_with(&broker, stranger.browser.clone(), "acme", REDIRECT, &[]).await;
     assert_error(
         stranger.post("authentication/options", &json!({})).await,
         403,
-        "flow_binding_mismatch",
+        ErrorCode::FlowBindingMismatch,
     );
     flow_still_works(&flow, &mut auth).await;
 }
@@ -254,7 +257,7 @@ async fn an_unknown_flow_is_flow_not_found() {
     assert_error(
         ghost.post("authentication/options", &json!({})).await,
         404,
-        "flow_not_found",
+        ErrorCode::FlowNotFound,
     );
     let junk = Flow {
         id: "not-a-flow".into(),
@@ -263,7 +266,7 @@ async fn an_unknown_flow_is_flow_not_found() {
     assert_error(
         junk.post("authentication/options", &json!({})).await,
         404,
-        "flow_not_found",
+        ErrorCode::FlowNotFound,
     );
 }
 
@@ -276,7 +279,7 @@ async fn an_expired_flow_is_flow_expired() {
     assert_error(
         flow.post("authentication/options", &json!({})).await,
         410,
-        "flow_expired",
+        ErrorCode::FlowExpired,
     );
 }
 
@@ -303,7 +306,7 @@ async fn a_wrong_origin_fails_verification_and_keeps_the_flow() {
     assert_error(
         tampered_sign_in(&flow, &mut auth, t).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     let t = Tamper {
         origin: Some(format!("{}9", flow.issuer)),
@@ -312,7 +315,7 @@ async fn a_wrong_origin_fails_verification_and_keeps_the_flow() {
     assert_error(
         tampered_sign_in(&flow, &mut auth, t).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     flow_still_works(&flow, &mut auth).await;
 }
@@ -328,7 +331,7 @@ async fn a_wrong_rp_id_hash_fails_verification() {
     assert_error(
         tampered_sign_in(&flow, &mut auth, t).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     flow_still_works(&flow, &mut auth).await;
 }
@@ -344,7 +347,7 @@ async fn a_missing_user_verification_is_user_verification_required() {
     assert_error(
         tampered_sign_in(&flow, &mut auth, t).await,
         400,
-        "user_verification_required",
+        ErrorCode::UserVerificationRequired,
     );
     flow_still_works(&flow, &mut auth).await;
 
@@ -364,7 +367,7 @@ async fn a_missing_user_verification_is_user_verification_required() {
     assert_error(
         flow.post("registration", &cred).await,
         400,
-        "user_verification_required",
+        ErrorCode::UserVerificationRequired,
     );
 }
 
@@ -379,7 +382,7 @@ async fn a_bad_signature_fails_verification() {
     assert_error(
         tampered_sign_in(&flow, &mut auth, t).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     flow_still_works(&flow, &mut auth).await;
 }
@@ -398,7 +401,7 @@ async fn a_challenge_of_another_flow_fails_verification() {
     assert_error(
         flow_a.post("authentication", &cred).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     flow_still_works(&flow_a, &mut auth).await;
 }
@@ -415,12 +418,12 @@ async fn a_replayed_assertion_is_refused() {
     assert_error(
         flow.post("authentication", &cred).await,
         410,
-        "flow_expired",
+        ErrorCode::FlowExpired,
     );
     assert_error(
         flow.post("authentication/options", &json!({})).await,
         410,
-        "flow_expired",
+        ErrorCode::FlowExpired,
     );
 
     // On a live flow, a consumed challenge answers challenge_expired.
@@ -439,13 +442,13 @@ async fn a_replayed_assertion_is_refused() {
     assert_error(
         flow.post("authentication", &bad).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     let good = auth.authenticate(&options, &flow.issuer).unwrap();
     assert_error(
         flow.post("authentication", &good).await,
         410,
-        "challenge_expired",
+        ErrorCode::ChallengeExpired,
     );
     flow_still_works(&flow, &mut auth).await;
 }
@@ -461,7 +464,11 @@ async fn an_unknown_credential_answers_its_id() {
     let options = f.registration_options(json!({})).await;
     let _ = stranger.register(&options, &broker.issuer).unwrap();
     let flow = Flow::open(&broker, "acme").await;
-    let body = assert_error(flow.sign_in(&mut stranger).await, 404, "unknown_credential");
+    let body = assert_error(
+        flow.sign_in(&mut stranger).await,
+        404,
+        ErrorCode::UnknownCredential,
+    );
     assert_eq!(
         body["credential_id"],
         latchkey_tests::authenticator::b64(&stranger.credentials()[0].credential_id)
@@ -484,7 +491,7 @@ async fn malformed_json_and_oversized_bodies_are_refused() {
     assert_error(
         (res.status().as_u16(), res.json().await.unwrap()),
         400,
-        "invalid_request",
+        ErrorCode::InvalidRequest,
     );
     let res = flow
         .browser
@@ -496,7 +503,7 @@ async fn malformed_json_and_oversized_bodies_are_refused() {
     assert_error(
         (res.status().as_u16(), res.json().await.unwrap()),
         400,
-        "invalid_request",
+        ErrorCode::InvalidRequest,
     );
     let big = format!("{{\"pad\":\"{}\"}}", "a".repeat(1024 * 1024));
     let res = flow
@@ -510,7 +517,7 @@ async fn malformed_json_and_oversized_bodies_are_refused() {
     assert_error(
         (res.status().as_u16(), res.json().await.unwrap()),
         413,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
     );
     flow_still_works(&flow, &mut auth).await;
 }
@@ -532,13 +539,17 @@ async fn a_code_is_single_use_and_a_wrong_verifier_does_not_consume_it() {
     assert_oauth_error(
         redeem(&broker, &body(&Pkce::new().verifier)).await,
         400,
-        "invalid_grant",
+        ErrorCode::InvalidGrant,
     );
-    assert_oauth_error(redeem(&broker, &body("short")).await, 400, "invalid_grant");
+    assert_oauth_error(
+        redeem(&broker, &body("short")).await,
+        400,
+        ErrorCode::InvalidGrant,
+    );
     assert_oauth_error(
         redeem(&broker, &body(&format!("{}!", &flow.pkce.verifier[..43]))).await,
         400,
-        "invalid_grant",
+        ErrorCode::InvalidGrant,
     );
     let (s, _) = redeem(&broker, &body(&flow.pkce.verifier)).await;
     assert_eq!(
@@ -548,9 +559,9 @@ async fn a_code_is_single_use_and_a_wrong_verifier_does_not_consume_it() {
     assert_oauth_error(
         redeem(&broker, &body(&flow.pkce.verifier)).await,
         400,
-        "invalid_grant",
+        ErrorCode::InvalidGrant,
     );
-    assert_oauth_error(redeem(&broker, &json!({"client_id": "acme", "code": "made-up", "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await, 400, "invalid_grant");
+    assert_oauth_error(redeem(&broker, &json!({"client_id": "acme", "code": "made-up", "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await, 400, ErrorCode::InvalidGrant);
 }
 
 #[tokio::test]
@@ -565,22 +576,22 @@ async fn a_redirect_uri_or_client_mismatch_at_redeem_is_invalid_grant() {
     assert_oauth_error(
         redeem(&broker, &json!({"client_id": "acme", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": "https://site.example/other"})).await,
         400,
-        "invalid_grant",
+        ErrorCode::InvalidGrant,
     );
     assert_oauth_error(
         redeem(&broker, &json!({"client_id": "other", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await,
         400,
-        "invalid_grant",
+        ErrorCode::InvalidGrant,
     );
     assert_oauth_error(
         redeem(&broker, &json!({"client_id": "ghost", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT})).await,
         401,
-        "invalid_client",
+        ErrorCode::InvalidClient,
     );
     assert_oauth_error(
         redeem(&broker, &json!({"client_id": "acme", "code": code})).await,
         400,
-        "invalid_request",
+        ErrorCode::InvalidRequest,
     );
     let (s, _) = flow.redeem(&broker, &code).await;
     assert_eq!(s, 200, "mismatches did not consume the code");
@@ -595,7 +606,11 @@ async fn an_expired_code_is_invalid_grant() {
     let (_, answer) = flow.register(&mut auth, json!({})).await;
     let code = flow.code_from(&answer);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_oauth_error(flow.redeem(&broker, &code).await, 400, "invalid_grant");
+    assert_oauth_error(
+        flow.redeem(&broker, &code).await,
+        400,
+        ErrorCode::InvalidGrant,
+    );
 }
 
 #[tokio::test]
@@ -634,10 +649,10 @@ async fn a_confidential_client_must_authenticate() {
     let (_, answer) = flow.register(&mut auth, json!({})).await;
     let code = flow.code_from(&answer);
     let base = json!({"client_id": "vault", "code": code, "code_verifier": flow.pkce.verifier, "redirect_uri": REDIRECT});
-    assert_oauth_error(redeem(&broker, &base).await, 401, "invalid_client");
+    assert_oauth_error(redeem(&broker, &base).await, 401, ErrorCode::InvalidClient);
     let mut wrong = base.clone();
     wrong["client_secret"] = "nope".into();
-    assert_oauth_error(redeem(&broker, &wrong).await, 401, "invalid_client");
+    assert_oauth_error(redeem(&broker, &wrong).await, 401, ErrorCode::InvalidClient);
     // Basic authentication on the token endpoint (RFC 6749 §2.3.1), its scheme in any
     // case (RFC 7235 §2.1).
     let basic = b64_std(format!("vault:{secret}").as_bytes());
@@ -685,7 +700,7 @@ async fn counter_regressions_are_audited_and_refused_under_the_reject_policy() {
         if expect_ok {
             assert_eq!(got.0, 200, "{}", got.1);
         } else {
-            assert_error(got, 400, "verification_failed");
+            assert_error(got, 400, ErrorCode::VerificationFailed);
         }
         let (_, audit) = broker
             .admin(
@@ -713,7 +728,11 @@ async fn passkeys_of_one_tenant_are_unknown_at_another_without_an_id_to_signal()
     let (broker, mut auth) = enrolled().await;
     broker.simple_tenant("elsewhere").await;
     let flow = Flow::open(&broker, "elsewhere").await;
-    let body = assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
+    let body = assert_error(
+        flow.sign_in(&mut auth).await,
+        404,
+        ErrorCode::UnknownCredential,
+    );
     assert!(
         body.get("credential_id").is_none(),
         "nothing to signal: {body}"
@@ -746,7 +765,7 @@ async fn a_display_name_with_controls_or_bidi_overrides_is_refused_saying_so() {
             flow.post("registration/options", &json!({"display_name": bad}))
                 .await,
             400,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
         );
         assert_eq!(body["field"], "display_name", "{body}");
         assert!(
@@ -780,7 +799,7 @@ async fn a_ceremony_in_a_cross_origin_frame_fails_verification() {
     assert_error(
         tampered_sign_in(&flow, &mut auth, framed.clone()).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     let options = flow.registration_options(json!({})).await;
     let cred = SoftAuthenticator::new()
@@ -789,7 +808,7 @@ async fn a_ceremony_in_a_cross_origin_frame_fails_verification() {
     assert_error(
         flow.post("registration", &cred).await,
         400,
-        "verification_failed",
+        ErrorCode::VerificationFailed,
     );
     flow_still_works(&flow, &mut auth).await;
 }
@@ -805,7 +824,7 @@ async fn a_credential_whose_id_is_not_its_raw_id_is_refused_before_anything_is_u
     let body = assert_error(
         flow.post("authentication", &forged).await,
         400,
-        "invalid_request",
+        ErrorCode::InvalidRequest,
     );
     assert_eq!(body["field"], "id", "{body}");
     // The challenge was not consumed: the genuine credential still verifies.
@@ -821,7 +840,7 @@ async fn a_credential_whose_id_is_not_its_raw_id_is_refused_before_anything_is_u
     assert_error(
         flow.post("registration", &cred).await,
         400,
-        "invalid_request",
+        ErrorCode::InvalidRequest,
     );
 }
 
@@ -834,7 +853,11 @@ async fn a_revoked_passkey_is_an_unknown_credential() {
         .await;
     assert_eq!(s, 204);
     let flow = Flow::open(&broker, "acme").await;
-    let body = assert_error(flow.sign_in(&mut auth).await, 404, "unknown_credential");
+    let body = assert_error(
+        flow.sign_in(&mut auth).await,
+        404,
+        ErrorCode::UnknownCredential,
+    );
     assert_eq!(body["credential_id"], id);
 }
 
@@ -850,7 +873,7 @@ async fn an_expired_challenge_is_challenge_expired_and_a_new_one_works() {
     assert_error(
         flow.post("registration", &cred).await,
         410,
-        "challenge_expired",
+        ErrorCode::ChallengeExpired,
     );
     let (s, v) = flow
         .register(&mut SoftAuthenticator::new(), json!({}))

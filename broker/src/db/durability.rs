@@ -244,7 +244,7 @@ pub async fn barrier(
         let (req, _) = res.into_parts();
         let answer: actix_web::HttpResponse = crate::errors::ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
+            crate::errors::ErrorCode::TemporarilyUnavailable,
             "The service cannot store changes safely right now. Try again later.",
         )
         .into();

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::admin::{self, Actor, AuditQuery};
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::store::audit;
 use crate::store::tenants;
@@ -48,7 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        ErrorCode::Unauthorized,
         "A valid admin token is required (Authorization: Bearer <token>).",
     )
 }

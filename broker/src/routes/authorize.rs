@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::db::entities::flow;
 use crate::domain::{CodeChallenge, RedirectUri, State};
+use crate::errors::ErrorCode;
 use crate::i18n::Locale;
 use crate::pages::{HostedFlow, hosted_page, no_flow_page};
 use crate::state::AppState;
@@ -16,11 +17,14 @@ use crate::util::{now, random_token, sha256_b64};
 fn error_redirect(
     state: &AppState,
     redirect: &RedirectUri,
-    error: &str,
+    error: ErrorCode,
     description: &str,
     st: Option<&str>,
 ) -> HttpResponse {
-    let mut pairs = vec![("error", error), ("error_description", description)];
+    let mut pairs = vec![
+        ("error", error.as_str()),
+        ("error_description", description),
+    ];
     if let Some(s) = st {
         pairs.push(("state", s));
     }
@@ -136,7 +140,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 
     let state_param = get("state").and_then(|s| State::parse(s).ok());
     let st = state_param.as_ref().map(State::as_str);
-    let bad = |d: &str| error_redirect(&state, &redirect, "invalid_request", d, st);
+    let bad = |d: &str| error_redirect(&state, &redirect, ErrorCode::InvalidRequest, d, st);
     if let Some(k) = duplicate {
         return bad(&format!("parameter {k} was given more than once"));
     }
@@ -149,7 +153,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         return error_redirect(
             &state,
             &redirect,
-            "request_not_supported",
+            ErrorCode::RequestNotSupported,
             "request objects (the request parameter) are not supported",
             st,
         );
@@ -158,7 +162,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         return error_redirect(
             &state,
             &redirect,
-            "request_uri_not_supported",
+            ErrorCode::RequestUriNotSupported,
             "the request_uri parameter is not supported",
             st,
         );
@@ -193,7 +197,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
             return error_redirect(
                 &state,
                 &redirect,
-                "login_required",
+                ErrorCode::LoginRequired,
                 "a passkey sign-in needs the person; prompt=none cannot be satisfied",
                 st,
             );

@@ -15,7 +15,7 @@ use actix_web::error::{JsonPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use crate::errors::{ApiError, OAuthError};
+use crate::errors::{ApiError, ErrorCode, OAuthError};
 
 /// Largest JSON body of the ceremony and admin APIs (PROTOCOL §2: 64 KiB).
 pub const MAX_JSON: usize = 64 * 1024;
@@ -28,7 +28,7 @@ fn api_json_config() -> web::JsonConfig {
                 JsonPayloadError::Overflow { .. }
                 | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    ErrorCode::PayloadTooLarge,
                     "The request body is larger than 64 KiB.",
                 ),
                 JsonPayloadError::ContentType => ApiError::invalid_request(
@@ -48,7 +48,7 @@ fn oauth_json_config() -> web::JsonConfig {
                 JsonPayloadError::Overflow { .. }
                 | JsonPayloadError::OverflowKnownLength { .. } => OAuthError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "the request body is larger than 64 KiB",
                 ),
                 JsonPayloadError::ContentType => OAuthError::invalid_request(
@@ -67,7 +67,7 @@ fn oauth_form_config() -> web::FormConfig {
             let e = match &err {
                 UrlencodedError::Overflow { .. } => OAuthError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "the request body is larger than 64 KiB",
                 ),
                 other => OAuthError::invalid_request(format!("the body is not valid: {other}")),
@@ -174,7 +174,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn not_found() -> HttpResponse {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "There is nothing at this address.",
     )
     .into()

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::db::entities::access_token;
-use crate::errors::OAuthError;
+use crate::errors::{ErrorCode, OAuthError};
 use crate::signin::SignInError;
 use crate::signin::redeem::{self, Door, Grant, Redeemed};
 use crate::state::AppState;
@@ -176,7 +176,7 @@ pub async fn token(
     })))
 }
 
-fn bearer_error(error: &str, description: &str) -> HttpResponse {
+fn bearer_error(error: ErrorCode, description: &str) -> HttpResponse {
     HttpResponse::Unauthorized()
         .insert_header((
             header::WWW_AUTHENTICATE,
@@ -193,19 +193,19 @@ pub async fn userinfo(
 ) -> Result<HttpResponse, OAuthError> {
     let Some(token) = crate::web::authorization(&req, "Bearer") else {
         return Ok(bearer_error(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "a Bearer access token is required",
         ));
     };
     let Some(row) = store::tokens::find(&state.db, &sha256_b64(token)).await? else {
         return Ok(bearer_error(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is unknown or expired",
         ));
     };
     if row.expires_at <= now() {
         return Ok(bearer_error(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is unknown or expired",
         ));
     }
@@ -216,7 +216,7 @@ pub async fn userinfo(
         .filter(|u| u.tenant_id == row.tenant_id)
     else {
         return Ok(bearer_error(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is unknown or expired",
         ));
     };

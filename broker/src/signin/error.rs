@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use sea_orm::DbErr;
 
-use crate::errors::{ApiError, OAuthError};
+use crate::errors::{ApiError, ErrorCode, OAuthError};
 use crate::policy::Refusal;
 
 /// Why a step of the sign-in was refused.
@@ -130,32 +130,32 @@ pub enum SignInError {
 
 impl SignInError {
     /// The contract's `error` code, as metrics and the audit log record outcomes.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::FlowNotFound => "flow_not_found",
-            Self::FlowExpired | Self::FlowFinished => "flow_expired",
-            Self::FlowBindingMismatch => "flow_binding_mismatch",
-            Self::ChallengeExpired => "challenge_expired",
-            Self::TooManyAttempts { .. } => "rate_limited",
-            Self::UnknownCredential { .. } => "unknown_credential",
-            Self::VerificationFailed => "verification_failed",
-            Self::UserVerificationRequired => "user_verification_required",
+            Self::FlowNotFound => ErrorCode::FlowNotFound,
+            Self::FlowExpired | Self::FlowFinished => ErrorCode::FlowExpired,
+            Self::FlowBindingMismatch => ErrorCode::FlowBindingMismatch,
+            Self::ChallengeExpired => ErrorCode::ChallengeExpired,
+            Self::TooManyAttempts { .. } => ErrorCode::RateLimited,
+            Self::UnknownCredential { .. } => ErrorCode::UnknownCredential,
+            Self::VerificationFailed => ErrorCode::VerificationFailed,
+            Self::UserVerificationRequired => ErrorCode::UserVerificationRequired,
             Self::Policy { refusal, .. } => refusal.code(),
-            Self::InvalidField { .. } | Self::SiteNotReady { .. } => "invalid_request",
-            Self::RegistrationClosed => "registration_closed",
-            Self::RecoveryLinkExpired => "recovery_link_expired",
-            Self::RecoveryUnavailable => "recovery_unavailable",
-            Self::AccountSessionRequired => "account_session_required",
-            Self::ReauthenticationRequired => "reauthentication_required",
-            Self::LastPasskey => "last_passkey",
-            Self::PasskeyNotFound => "not_found",
-            Self::InvalidName(_) => "invalid_field",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidClient(_) => "invalid_client",
-            Self::InvalidGrant(_) => "invalid_grant",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::SlowDown(_) => "slow_down",
-            Self::Db(_) | Self::Internal(_) => "server_error",
+            Self::InvalidField { .. } | Self::SiteNotReady { .. } => ErrorCode::InvalidRequest,
+            Self::RegistrationClosed => ErrorCode::RegistrationClosed,
+            Self::RecoveryLinkExpired => ErrorCode::RecoveryLinkExpired,
+            Self::RecoveryUnavailable => ErrorCode::RecoveryUnavailable,
+            Self::AccountSessionRequired => ErrorCode::AccountSessionRequired,
+            Self::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
+            Self::LastPasskey => ErrorCode::LastPasskey,
+            Self::PasskeyNotFound => ErrorCode::NotFound,
+            Self::InvalidName(_) => ErrorCode::InvalidField,
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidClient(_) => ErrorCode::InvalidClient,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
+            Self::SlowDown(_) => ErrorCode::SlowDown,
+            Self::Db(_) | Self::Internal(_) => ErrorCode::ServerError,
         }
     }
 }
@@ -168,7 +168,7 @@ impl From<SignInError> for OAuthError {
             SignInError::InvalidGrant(d) => OAuthError::invalid_grant(d),
             SignInError::UnsupportedGrantType => OAuthError::new(
                 StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                ErrorCode::UnsupportedGrantType,
                 "only authorization_code is supported",
             ),
             SignInError::SlowDown(wait) => OAuthError::slow_down(wait),
@@ -198,7 +198,7 @@ impl From<SignInError> for OAuthError {
                 tracing::error!(error = %cause, "sign-in failed");
                 OAuthError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
+                    ErrorCode::ServerError,
                     "internal error",
                 )
             }

@@ -99,7 +99,7 @@ pub async fn redeem(
     let result = authenticate_and_redeem(state, ip, client, grant, door).await;
     state.metrics.redeem(
         door.as_str(),
-        result.as_ref().map_or_else(SignInError::code, |_| "ok"),
+        result.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok"),
     );
     result
 }
