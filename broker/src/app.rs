@@ -77,8 +77,7 @@ impl Application {
             crate::demo::ensure_demo_tenant(&db, &settings).await?;
         }
         crate::admin::ensure_admin_tenant(&db, &settings).await?;
-        let mailer = crate::mail::Mailer::from_settings(&settings)
-            .map_err(|e| StartError::Other(format!("LATCHKEY_SMTP_URL: {e}")))?;
+        let mailer = crate::mail::Mailer::from_settings(settings.smtp.as_ref())?;
         let state = web::Data::new(AppState {
             mailer,
             limiter: RateLimiter::new(settings.rate_limit_per_minute),

@@ -165,9 +165,15 @@ impl Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let data_dir = cli.data_dir.clone();
-    let settings = Settings::from_sources(cli.config.as_deref(), |k| match (k, &data_dir) {
-        ("LATCHKEY_DATA_DIR", Some(dir)) => Some(dir.clone()),
-        _ => std::env::var(k).ok(),
+    let mut vars = crate::config::process_environment();
+    if let Some(dir) = data_dir {
+        vars.push(("LATCHKEY_DATA_DIR".into(), dir));
+    }
+    // The mail settings are checked as lettre reads them here too, so that every command
+    // refuses a bad one as it refuses any other setting.
+    let settings = Settings::from_sources(cli.config.as_deref(), vars).and_then(|s| {
+        crate::mail::Mailer::from_settings(s.smtp.as_ref())?;
+        Ok(s)
     });
     let mut settings = match settings {
         Ok(s) => s,
@@ -176,7 +182,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(settings.log_format);
+    init_logging(settings.log_format, &settings.log);
     let name = cli.command.name();
     let result = actix_web::rt::System::new().block_on(async move {
         match cli.command {
@@ -236,11 +242,10 @@ async fn existing_database(
 
 /// Logs go to standard error: text or JSON lines, coloured only for a person at a
 /// terminal (see [`colour`]).
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, filter: &str) {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")
-    });
+    // Checked with the settings (`LATCHKEY_LOG`).
+    let filter = tracing_subscriber::EnvFilter::new(filter);
     let ansi = colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),

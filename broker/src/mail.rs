@@ -1,4 +1,6 @@
 //! Outgoing email over SMTP (`LATCHKEY_SMTP_URL`), for the one-time links of PROTOCOL E4.
+//! The settings hold the URL and the sender as plain values; this module builds the
+//! transport from them (imports run one way: mail → config).
 //! Sending never blocks a ceremony: callers spawn it after their commit, and a send is
 //! bounded by a timeout. Nothing here logs a recipient, a token or the SMTP password.
 
@@ -30,24 +32,32 @@ impl std::fmt::Debug for Mailer {
 pub struct MailError(String);
 
 impl Mailer {
-    /// A mailer for an SMTP URL in lettre's form and a sender mailbox.
-    pub fn new(url: &str, from: &str) -> Result<Self, MailError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| MailError(format!("not an SMTP URL lettre understands: {e}")))?
+    /// The mailer of the broker's settings; `None` when SMTP is not configured. A URL or
+    /// sender that lettre refuses is a bad setting, named as such.
+    pub fn from_settings(
+        smtp: Option<&crate::config::SmtpSettings>,
+    ) -> Result<Option<Self>, crate::config::ConfigError> {
+        let Some(smtp) = smtp else {
+            return Ok(None);
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp.url.expose())
+            .map_err(|e| crate::config::ConfigError {
+                name: "LATCHKEY_SMTP_URL".into(),
+                message: format!(
+                    "{:?}: not an SMTP URL lettre understands: {e}",
+                    crate::config::redact_url(smtp.url.expose())
+                ),
+            })?
             .timeout(Some(SEND_TIMEOUT))
             .build();
-        let from = from
+        let from = smtp
+            .from
             .parse::<Mailbox>()
-            .map_err(|e| MailError(format!("the sender is not a mailbox: {e}")))?;
-        Ok(Self { transport, from })
-    }
-
-    /// The mailer of the broker's settings; `None` when SMTP is not configured.
-    pub fn from_settings(settings: &crate::config::Settings) -> Result<Option<Self>, MailError> {
-        match (&settings.smtp_url, &settings.smtp_from) {
-            (Some(url), Some(from)) => Self::new(url.expose(), from).map(Some),
-            _ => Ok(None),
-        }
+            .map_err(|e| crate::config::ConfigError {
+                name: "LATCHKEY_SMTP_FROM".into(),
+                message: format!("{:?} is not a mailbox: {e}", smtp.from),
+            })?;
+        Ok(Some(Self { transport, from }))
     }
 
     /// Sends a plain-text message to `to`, within [`SEND_TIMEOUT`].
@@ -91,5 +101,39 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
     match e.status() {
         Some(code) => format!("SMTP: {kind} ({code})"),
         None => format!("SMTP: {kind}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SmtpSettings;
+    use crate::util::Secret;
+
+    fn smtp(url: &str, from: &str) -> SmtpSettings {
+        SmtpSettings {
+            url: Secret::new(url),
+            from: from.into(),
+        }
+    }
+
+    #[test]
+    fn a_url_or_sender_lettre_refuses_is_a_bad_setting_named_as_such() {
+        assert!(Mailer::from_settings(None).unwrap().is_none());
+        let ok = smtp(
+            "smtps://user:hunter2@mail.example.com",
+            "Latchkey <a@example.com>",
+        );
+        assert!(Mailer::from_settings(Some(&ok)).unwrap().is_some());
+        let e = Mailer::from_settings(Some(&smtp(
+            "smtp://user:hunter2@127.0.0.1:2525?tls=sometimes",
+            "a@example.com",
+        )))
+        .unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_SMTP_URL");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = Mailer::from_settings(Some(&smtp("smtp://127.0.0.1:2525", "a@@example.com")))
+            .unwrap_err();
+        assert_eq!(e.name, "LATCHKEY_SMTP_FROM");
     }
 }

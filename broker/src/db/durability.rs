@@ -33,33 +33,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use tokio::sync::watch;
 
-/// How commits are made durable on embedded SQLite (`LATCHKEY_SQLITE_SYNC`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqliteSync {
-    /// `synchronous=NORMAL` and one shared WAL fsync before each answer (the default).
-    Group,
-    /// `synchronous=FULL`: SQLite fsyncs the WAL at every commit.
-    Full,
-}
-
-impl SqliteSync {
-    /// Parses the setting's value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "group" => Some(Self::Group),
-            "full" => Some(Self::Full),
-            _ => None,
-        }
-    }
-
-    /// The setting's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Group => "group",
-            Self::Full => "full",
-        }
-    }
-}
+pub use crate::config::SqliteSync;
 
 /// Tickets asked and tickets made durable.
 #[derive(Default)]

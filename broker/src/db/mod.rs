@@ -322,7 +322,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("latchkey-writer-{}", rand::random::<u64>()));
         let dir_s = dir.display().to_string();
         let settings =
-            Settings::from_sources(None, |k| (k == "LATCHKEY_DATA_DIR").then(|| dir_s.clone()))
+            Settings::from_sources(None, [("LATCHKEY_DATA_DIR".to_owned(), dir_s.clone())])
                 .unwrap();
         let db = connect(&settings).await.unwrap();
         let writer = Writer::open(&settings, &db).await.unwrap();

@@ -204,7 +204,7 @@ pub fn check_settings(
             "attestation \"direct\" needs the broker's attestation roots (LATCHKEY_ATTESTATION_ROOTS), and none are configured",
         ));
     }
-    if input.email_recovery == Some(true) && settings.smtp_url.is_none() {
+    if input.email_recovery == Some(true) && settings.smtp.is_none() {
         return Err(invalid(
             "email_recovery",
             "email_recovery needs the broker to send email (LATCHKEY_SMTP_URL), and it is not configured",
