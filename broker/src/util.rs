@@ -65,6 +65,15 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The UTC date of UNIX seconds, `YYYY-MM-DD` (formatted, not cut out of RFC 3339).
+pub fn date(secs: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
 /// A secret string: its `Debug` and `Display` never print it, and it is zeroized on drop.
 #[derive(Clone, Default)]
 pub struct Secret(String);
@@ -129,5 +138,12 @@ mod tests {
     #[test]
     fn rfc3339_formats_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn dates_are_utc_days() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_764_633_599), "2025-12-01");
+        assert_eq!(date(1_764_633_600), "2025-12-02");
     }
 }

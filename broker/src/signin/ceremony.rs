@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::Tenant;
 use crate::store::{accounts, flows};
-use crate::util::{b64, hex, now, random_token, rfc3339, sha256};
+use crate::util::{b64, date, hex, now, random_token, sha256};
 
 /// Options for a discoverable sign-in in `open` (PROTOCOL §2): the challenge is the
 /// SHA-256 of the flow's signed message (§5), kept as the flow's one outstanding
@@ -107,7 +107,7 @@ pub async fn registration_options(
     let name = email
         .clone()
         .or_else(|| display_name.clone())
-        .unwrap_or_else(|| format!("{} account {}", tenant.name, &rfc3339(now())[..10]));
+        .unwrap_or_else(|| format!("{} account {}", tenant.name, date(now())));
     let display = display_name.clone().unwrap_or_else(|| name.clone());
     let pending = PendingAccount {
         user_id: b64(user_uuid.as_bytes()),
