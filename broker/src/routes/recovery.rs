@@ -338,7 +338,7 @@ pub async fn registration_options(
         .await?
         .filter(|u| u.tenant_id == tenant.client_id)
         .ok_or(SignInError::RecoveryLinkExpired)?;
-    ceremony::ensure_related_origin(&state, &tenant).await?;
+    crate::signin::passkey::ensure_related_origin(&state, &tenant).await?;
     let handle = unb64(&user.id)
         .and_then(|b| Uuid::from_slice(&b).ok())
         .ok_or_else(|| ApiError::internal("a user handle is not 16 bytes"))?;
@@ -400,7 +400,7 @@ pub async fn registration(
         .await?
         .filter(|u| u.tenant_id == tenant.client_id)
         .ok_or(SignInError::RecoveryLinkExpired)?;
-    let (stored, attested) = ceremony::verify_new_passkey(
+    let (stored, attested) = crate::signin::passkey::verify_new_passkey(
         &state,
         &tenant,
         &flow.id,

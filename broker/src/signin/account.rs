@@ -40,11 +40,6 @@ pub fn cookie_name(settings: &Settings) -> &'static str {
     }
 }
 
-/// 32 random bytes: the challenge of a ceremony that issues no code (§9).
-pub(crate) fn random_challenge() -> [u8; 32] {
-    rand::random()
-}
-
 /// Why the account page does not open (each a `400` page, never a redirect), or how many
 /// seconds to wait.
 #[derive(Debug)]
@@ -365,7 +360,7 @@ fn fresh(state: &AppState, session: &Session) -> Result<(), SignInError> {
 pub async fn passkey_options(state: &AppState, session: &Session) -> Result<Value, SignInError> {
     fresh(state, session)?;
     let tenant = &session.tenant;
-    super::ceremony::ensure_related_origin(state, tenant).await?;
+    super::passkey::ensure_related_origin(state, tenant).await?;
     let user = &session.user;
     let handle = unb64(&user.id)
         .and_then(|b| Uuid::from_slice(&b).ok())
@@ -375,10 +370,10 @@ pub async fn passkey_options(state: &AppState, session: &Session) -> Result<Valu
         .iter()
         .filter_map(|id| unb64(id))
         .collect();
-    let rp = super::ceremony::registration_rp(state, tenant)?;
+    let rp = super::passkey::registration_rp(state, tenant)?;
     let (options, ceremony_state) = rp
         .start_registration(
-            &random_challenge(),
+            &super::passkey::random_challenge(),
             handle,
             &user.name,
             &user.display_name,
@@ -444,7 +439,7 @@ pub async fn add_passkey(
     if expires_at <= now() {
         return Err(SignInError::ChallengeExpired);
     }
-    let (mut stored, _) = super::ceremony::verify_new_passkey(
+    let (mut stored, _) = super::passkey::verify_new_passkey(
         state,
         &session.tenant,
         &session.user.id,

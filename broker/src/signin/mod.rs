@@ -6,6 +6,8 @@
 //! - [`account`]: the account page's session and its passkey management (PROTOCOL §9).
 //! - [`flow`]: a flow opened for a ceremony call (alive, bound to its browser, unfinished).
 //! - [`ceremony`]: options, and the verification of assertions and attestations.
+//! - [`passkey`]: a tenant's relying party and a new passkey verified against its
+//!   policy, shared by the ceremonies above it.
 //! - [`code`]: a verified ceremony becomes the flow's code, in one transaction.
 //! - [`recovery`]: email verification and recovery links (PROTOCOL E4).
 //! - [`redeem`]: a code for a verified identity, for every door it is presented at.
@@ -15,6 +17,7 @@ pub mod ceremony;
 pub mod code;
 mod error;
 pub mod flow;
+pub mod passkey;
 pub mod recovery;
 pub mod redeem;
 
