@@ -533,3 +533,22 @@ async fn the_sign_in_pages_script_carries_no_words_and_the_page_hands_it_every_o
         assert!(text[..text.find("</p>").unwrap()].contains(words), "{key}");
     }
 }
+
+#[test]
+fn every_page_shares_one_head() {
+    // The hosted pages and the dashboard extend one layout: the head's meta tags (no
+    // referrer, no indexing, the icon) are written once.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+    let mut with_head = Vec::new();
+    for dir in [root.clone(), root.join("admin")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "html")
+                && std::fs::read_to_string(&path).unwrap().contains("<head>")
+            {
+                with_head.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert_eq!(with_head, vec!["page.html".to_owned()]);
+}
