@@ -74,6 +74,16 @@ pub fn date(secs: i64) -> String {
         .unwrap_or_default()
 }
 
+/// UTC date and minute of UNIX seconds as people read them: `YYYY-MM-DD HH:MM UTC`
+/// (formatted, not cut out of RFC 3339); empty for a time out of range.
+pub fn date_time_utc(secs: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
 /// A secret string: its `Debug` and `Display` never print it, and it is zeroized on drop.
 #[derive(Clone, Default)]
 pub struct Secret(String);
@@ -145,5 +155,13 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(date(1_764_633_599), "2025-12-01");
         assert_eq!(date(1_764_633_600), "2025-12-02");
+    }
+
+    #[test]
+    fn date_times_are_utc_minutes() {
+        assert_eq!(date_time_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date_time_utc(1_764_633_599), "2025-12-01 23:59 UTC");
+        assert_eq!(date_time_utc(1_764_064_560), "2025-11-25 09:56 UTC");
+        assert_eq!(date_time_utc(i64::MAX), "");
     }
 }

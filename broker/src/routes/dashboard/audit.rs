@@ -13,7 +13,7 @@ use crate::admin as api;
 use crate::db::entities::audit_event;
 use crate::state::AppState;
 use crate::store::audit;
-use crate::util::rfc3339;
+use crate::util::date;
 
 struct EventView {
     /// The day, `2026-11-25`.
@@ -308,7 +308,7 @@ pub(super) async fn page(
                 x: i as i64 * 20 + 2,
                 y: CHART_HEIGHT - h,
                 h,
-                day: rfc3339(*day).get(..10).unwrap_or_default().to_owned(),
+                day: date(*day),
                 count: *n,
             }
         })

@@ -13,7 +13,7 @@ use crate::errors::ApiError;
 use crate::state::AppState;
 use crate::store::accounts::{self, UserWithPasskeys};
 use crate::store::admin as admins_store;
-use crate::util::rfc3339;
+use crate::util::date_time_utc;
 
 /// What every dashboard page shows around its content.
 pub(super) struct Layout {
@@ -148,11 +148,7 @@ pub(super) fn seg(s: &str) -> String {
 
 /// A time for people: `2026-11-25 09:56 UTC`.
 pub(super) fn when(secs: i64) -> String {
-    let t = rfc3339(secs);
-    match (t.get(..10), t.get(11..16)) {
-        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
-        _ => t,
-    }
+    date_time_utc(secs)
 }
 
 /// A long identifier as the dashboard shows it everywhere: its first 10 characters and
