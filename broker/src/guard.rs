@@ -131,10 +131,8 @@ pub async fn guard(
         && let Some(reason) = cross_site_reason(req.request(), &s.issuer)
     {
         tracing::warn!(reason, "cross-site ceremony call refused");
-        s.metrics.inc(
-            "latchkey_refusals_total",
-            format!("reason=\"cross_site_{}\"", reason.replace('-', "_")),
-        );
+        s.metrics
+            .refusal(&format!("cross_site_{}", reason.replace('-', "_")));
         let res: HttpResponse = ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::CrossSiteRequest,
@@ -151,10 +149,8 @@ pub async fn guard(
         && let Some(reason) = cross_site_reason(req.request(), &s.issuer)
     {
         tracing::warn!(reason, "cross-site account call refused");
-        s.metrics.inc(
-            "latchkey_refusals_total",
-            format!("reason=\"cross_site_{}\"", reason.replace('-', "_")),
-        );
+        s.metrics
+            .refusal(&format!("cross_site_{}", reason.replace('-', "_")));
         let res: HttpResponse = ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::CrossSite,
@@ -171,10 +167,7 @@ pub async fn guard(
         Ok(res) => Ok(res?.map_into_left_body()),
         Err(_) => {
             if let Some(s) = &state {
-                s.metrics.inc(
-                    "latchkey_refusals_total",
-                    "reason=\"request_timeout\"".into(),
-                );
+                s.metrics.refusal("request_timeout");
             }
             tracing::warn!(route = timed_out.route, "request timed out");
             Err(timed_out.into())

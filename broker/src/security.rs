@@ -27,9 +27,7 @@ pub fn rate_limit_hit(
     tenant: Option<&str>,
     refusal: Refusal,
 ) {
-    state
-        .metrics
-        .inc("latchkey_rate_limited_total", format!("limit=\"{limit}\""));
+    state.metrics.rate_limited(limit);
     if !refusal.first || !state.limiter.audit_budget() {
         return;
     }
@@ -256,10 +254,7 @@ pub async fn event(
     subject: Option<&str>,
     detail: serde_json::Value,
 ) {
-    state.metrics.inc(
-        "latchkey_security_events_total",
-        format!("action=\"{action}\""),
-    );
+    state.metrics.security_event(action);
     audit::record(
         state.writer.conn(),
         Event {

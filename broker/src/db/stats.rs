@@ -4,26 +4,56 @@
 //! and `COMMIT`), and the WAL fsyncs of group commit. Dividing their growth over a load
 //! run by the sign-ins it made gives the cost of one sign-in in database work.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 
+use crate::metrics::register_counter;
+
+/// The exported names.
+const STATEMENTS: &str = "latchkey_db_statements_total";
+const TRANSACTIONS: &str = "latchkey_db_transactions_total";
+const WAL_FSYNCS: &str = "latchkey_db_wal_fsyncs_total";
+
+/// `kind` (`read`, `write`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatementLabels {
+    kind: &'static str,
+}
+
 /// The counters, process-wide (one broker per process).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DbStats {
-    reads: AtomicU64,
-    writes: AtomicU64,
-    transactions: AtomicU64,
-    fsyncs: AtomicU64,
+    statements: Family<StatementLabels, Counter>,
+    /// The `kind="read"` counter of `statements`, held so counting takes no lock.
+    reads: Counter,
+    /// The `kind="write"` counter of `statements`.
+    writes: Counter,
+    transactions: Counter,
+    fsyncs: Counter,
 }
 
 /// This process's counters.
-pub static STATS: DbStats = DbStats {
-    reads: AtomicU64::new(0),
-    writes: AtomicU64::new(0),
-    transactions: AtomicU64::new(0),
-    fsyncs: AtomicU64::new(0),
-};
+pub static STATS: LazyLock<DbStats> = LazyLock::new(DbStats::default);
+
+impl Default for DbStats {
+    fn default() -> Self {
+        let statements = Family::<StatementLabels, Counter>::default();
+        let reads = statements.get_or_create_owned(&StatementLabels { kind: "read" });
+        let writes = statements.get_or_create_owned(&StatementLabels { kind: "write" });
+        Self {
+            statements,
+            reads,
+            writes,
+            transactions: Counter::default(),
+            fsyncs: Counter::default(),
+        }
+    }
+}
 
 impl DbStats {
     /// Counts one statement of `sql`: a read when it is a `SELECT` (or `WITH`, `PRAGMA`),
@@ -34,40 +64,37 @@ impl DbStats {
             .iter()
             .any(|k| head.starts_with(k));
         if read {
-            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.reads.inc();
         } else {
-            self.writes.fetch_add(1, Ordering::Relaxed);
+            self.writes.inc();
         }
     }
 
     /// Counts one fsync of the write-ahead log.
     pub fn fsync(&self) {
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.fsyncs.inc();
     }
 
-    /// The counters as Prometheus text.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# TYPE latchkey_db_statements_total counter");
-        let _ = writeln!(
-            out,
-            "latchkey_db_statements_total{{kind=\"read\"}} {}",
-            get(&self.reads)
+    /// Registers the counters in `registry` (they stay shared with this process's).
+    pub fn register(&self, registry: &mut Registry) {
+        register_counter(
+            registry,
+            STATEMENTS,
+            "SQL statements by kind, each a round trip",
+            self.statements.clone(),
         );
-        let _ = writeln!(
-            out,
-            "latchkey_db_statements_total{{kind=\"write\"}} {}",
-            get(&self.writes)
+        register_counter(
+            registry,
+            TRANSACTIONS,
+            "Explicit transactions, two more round trips each",
+            self.transactions.clone(),
         );
-        let _ = writeln!(out, "# TYPE latchkey_db_transactions_total counter");
-        let _ = writeln!(
-            out,
-            "latchkey_db_transactions_total {}",
-            get(&self.transactions)
+        register_counter(
+            registry,
+            WAL_FSYNCS,
+            "Group-commit fsyncs of the SQLite WAL",
+            self.fsyncs.clone(),
         );
-        let _ = writeln!(out, "# TYPE latchkey_db_wal_fsyncs_total counter");
-        let _ = writeln!(out, "latchkey_db_wal_fsyncs_total {}", get(&self.fsyncs));
     }
 }
 
@@ -81,7 +108,7 @@ pub async fn begin<C>(db: &C) -> Result<DatabaseTransaction, DbErr>
 where
     C: TransactionTrait<Transaction = DatabaseTransaction>,
 {
-    STATS.transactions.fetch_add(1, Ordering::Relaxed);
+    STATS.transactions.inc();
     db.begin().await
 }
 
@@ -98,8 +125,10 @@ mod tests {
         s.statement("UPDATE t SET a = 1");
         s.statement("DELETE FROM t RETURNING *");
         s.fsync();
+        let mut registry = Registry::default();
+        s.register(&mut registry);
         let mut out = String::new();
-        s.render(&mut out);
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
         assert!(
             out.contains("latchkey_db_statements_total{kind=\"read\"} 2"),
             "{out}"
@@ -109,5 +138,6 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("latchkey_db_wal_fsyncs_total 1"), "{out}");
+        assert!(out.contains("latchkey_db_transactions_total 0"), "{out}");
     }
 }

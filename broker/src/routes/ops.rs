@@ -36,15 +36,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /metrics`: Prometheus text.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut text = state.metrics.render();
-    crate::db::stats::STATS.render(&mut text);
-    crate::metrics::Metrics::render_admission(
-        &mut text,
-        state.admission.in_flight(),
-        state.settings.max_in_flight,
-    );
+    let text = state
+        .metrics
+        .render(state.admission.in_flight(), state.settings.max_in_flight);
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(crate::metrics::CONTENT_TYPE)
         .body(text)
 }
 
