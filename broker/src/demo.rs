@@ -77,6 +77,7 @@ fn page(state: &AppState, fill: impl FnOnce(&mut DemoPage)) -> HttpResponse {
         error: String::new(),
         sub: String::new(),
         passkey_id: String::new(),
+        passkey_short: String::new(),
         email: String::new(),
         new_user: false,
         user_verified: false,
@@ -217,7 +218,10 @@ pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     let mut res = page(&state, |p| {
         p.signed_in = true;
         p.sub = s["sub"].as_str().unwrap_or_default().into();
-        p.passkey_id = s["passkey_id"].as_str().unwrap_or_default().into();
+        // One passkey id format everywhere: the credential id, shortened as the
+        // dashboard and the account page show it.
+        p.passkey_id = s["credential_id"].as_str().unwrap_or_default().into();
+        p.passkey_short = crate::util::short_id(&p.passkey_id);
         p.email = s["email"].as_str().unwrap_or_default().into();
         p.new_user = s["new_user"].as_bool().unwrap_or(false);
         p.user_verified = s["user_verified"].as_bool().unwrap_or(false);

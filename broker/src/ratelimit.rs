@@ -12,6 +12,13 @@
 //!   adding instances does not multiply them.
 //!
 //! Clients in `LATCHKEY_RATE_LIMIT_EXEMPT` (a load generator on loopback) skip both kinds.
+//!
+//! The request rates stay a fixed window of our own rather than `governor`'s GCRA: the
+//! settings and the README promise "N requests a minute" with `Retry-After` until the
+//! window ends, and the limiter must say which refusal is a client's first in its window
+//! (the one recorded in the audit log, [`Refusal::first`]), which GCRA does not track. The
+//! window is a few lines under one mutex; what the crate would add is a different promise
+//! and more dependencies.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

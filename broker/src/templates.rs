@@ -130,7 +130,7 @@ pub struct DemoPage {
     pub error: String,
     /// The subject.
     pub sub: String,
-    /// The passkey id.
+    /// The passkey's credential id (base64url).
     pub passkey_id: String,
     /// The email, "" when none.
     pub email: String,
@@ -140,6 +140,8 @@ pub struct DemoPage {
     pub user_verified: bool,
     /// Whether the passkey is synced.
     pub backed_up: bool,
+    /// The passkey's credential id shortened (the whole of it is `passkey_id`).
+    pub passkey_short: String,
     /// The demo tenant's account page, linking back here.
     pub account_url: String,
 }

@@ -17,6 +17,17 @@ pub fn unb64(s: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(s).ok()
 }
 
+/// A long identifier (a passkey's credential id, a user id) as every page shows it: its
+/// first 10 characters and "…" (the page puts the whole of it in `title`).
+pub fn short_id(id: &str) -> String {
+    const SHOWN: usize = 10;
+    if id.chars().count() > SHOWN + 2 {
+        format!("{}…", id.chars().take(SHOWN).collect::<String>())
+    } else {
+        id.to_owned()
+    }
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: impl AsRef<[u8]>) -> [u8; 32] {
     Sha256::digest(data).into()

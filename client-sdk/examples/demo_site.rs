@@ -40,6 +40,15 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A credential id as the broker's pages show it: its first 10 characters and "…".
+fn short_id(id: &str) -> String {
+    if id.chars().count() > 12 {
+        format!("{}…", id.chars().take(10).collect::<String>())
+    } else {
+        id.to_owned()
+    }
+}
+
 fn page(body: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -59,7 +68,7 @@ async fn home(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
     match lk.current(&req) {
         Some(s) => page(&format!(
             "<p>You are signed in with a passkey.</p><dl id=\"identity\">\
-             <dt>Subject (sub)</dt><dd id=\"sub\">{}</dd><dt>Passkey id</dt><dd id=\"passkey-id\">{}</dd>\
+             <dt>Subject (sub)</dt><dd id=\"sub\">{}</dd><dt>Passkey (credential id)</dt><dd id=\"passkey-id\" title=\"{}\">{}</dd>\
              <dt>Backed up (synced)</dt><dd id=\"backed-up\">{}</dd><dt>New account</dt><dd id=\"new-user\">{}</dd>\
              <dt>Re-verified passkey signature</dt><dd>yes</dd></dl>\
              <section id=\"note\"><h2>Your encrypted note</h2>\
@@ -71,7 +80,8 @@ async fn home(req: HttpRequest, lk: web::Data<Integration>) -> HttpResponse {
              <p><a id=\"manage-passkeys\" href=\"/account\">Manage your passkeys</a> (add a backup passkey, rename or remove one)</p>\
              <form method=\"post\" action=\"/logout\"><button id=\"sign-out\">Sign out</button></form>",
             escape(&s.sub),
-            escape(&s.passkey_id),
+            escape(&s.credential_id),
+            escape(&short_id(&s.credential_id)),
             s.backed_up,
             s.new_user
         )),

@@ -163,15 +163,9 @@ pub(super) struct ShortId {
 
 impl ShortId {
     pub(super) fn new(id: &str) -> Self {
-        const SHOWN: usize = 10;
-        let short = if id.chars().count() > SHOWN + 2 {
-            format!("{}…", id.chars().take(SHOWN).collect::<String>())
-        } else {
-            id.to_owned()
-        };
         Self {
             full: id.to_owned(),
-            short,
+            short: crate::util::short_id(id),
         }
     }
 }
