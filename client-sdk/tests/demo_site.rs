@@ -4,7 +4,7 @@
 //! its icon; and its one host name (`127.0.0.1` is sent to `localhost` first).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use latchkey_tests::authenticator::SoftAuthenticator;
+use latchkey_tests::authenticator::{SoftAuthenticator, b64};
 use latchkey_tests::harness::{Broker, DemoSite, flow_id_from_html};
 use serde_json::{Value, json};
 
@@ -78,10 +78,16 @@ async fn the_demo_site_signs_in_through_the_broker_and_shows_who_is_signed_in() 
         .await
         .unwrap();
     assert!(page.contains("You are signed in with a passkey."), "{page}");
-    let passkey_id = auth.credentials()[0].cose_public_key();
-    let passkey_id =
-        latchkey_client::verify::hex(&<sha2::Sha256 as sha2::Digest>::digest(&passkey_id));
-    assert!(page.contains(&passkey_id), "the passkey id is shown");
+    // The passkey as every page names it: its credential id, the first 10 characters
+    // shown and the whole of it in the title.
+    let credential_id = b64(&auth.credentials()[0].credential_id);
+    assert!(
+        page.contains(&format!(
+            "<dd id=\"passkey-id\" title=\"{credential_id}\">{}…</dd>",
+            &credential_id[..10]
+        )),
+        "the passkey is shown by its credential id: {page}"
+    );
     assert!(page.contains("<dd id=\"new-user\">true</dd>"), "{page}");
     assert!(page.contains("<dd id=\"backed-up\">"));
 

@@ -16,7 +16,7 @@ use rand::RngCore as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::page::{ConfirmPage, Layout, Message, failure, render, see_other};
+use super::{ConfirmPage, Layout, Message, failure, render, see_other};
 use crate::admin as api;
 use crate::errors::ApiError;
 use crate::state::AppState;

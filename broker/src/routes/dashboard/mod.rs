@@ -31,7 +31,9 @@ mod users;
 use actix_web::web;
 
 use extract::{Admin, NoFields, Notice, Posted};
-use page::{Layout, Message, Names, ShortId, UserView, failure, render, see_other, seg, when};
+use page::{
+    ConfirmPage, Layout, Message, Names, ShortId, UserView, failure, render, see_other, seg, when,
+};
 
 /// Registers the dashboard's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
