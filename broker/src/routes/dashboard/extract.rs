@@ -148,6 +148,23 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, Exit> {
 }
 
 impl Admin {
+    /// The tenant of a dashboard page's path: the dashboard's own tenant is managed on
+    /// the Admins page (a redirect there), an unknown one is the not-found page.
+    pub(super) async fn tenant(
+        &self,
+        state: &AppState,
+        id: &str,
+    ) -> Result<crate::store::tenants::Tenant, HttpResponse> {
+        if id == api::ADMIN_CLIENT_ID {
+            return Err(see_other("/admin/admins"));
+        }
+        match crate::store::tenants::get(&state.db, id).await {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(self.not_found("tenants", "tenant", "/admin/tenants")),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
     /// The admin of `session`, with the flash left for this request's page.
     async fn of(
         state: web::Data<AppState>,

@@ -564,54 +564,59 @@ pub(super) async fn new(admin: Admin, state: web::Data<AppState>) -> HttpRespons
     .await
 }
 
+/// Saves a tenant form with `save` (create or update) once every field is right: `Ok(Ok)`
+/// with what `save` answered, or `Ok(Err)` with every field's error in plain words (those
+/// found before saving, else `save`'s refusal); `Err` is the failure page.
+async fn save<Fut>(
+    state: &AppState,
+    admin: &Admin,
+    input: TenantInput,
+    current: Option<&tenants::Tenant>,
+    save: impl FnOnce(TenantInput) -> Fut,
+) -> Result<Result<(tenants::Tenant, Option<String>), Vec<(String, String)>>, HttpResponse>
+where
+    Fut: std::future::Future<Output = Result<(tenants::Tenant, Option<String>), TenantError>>,
+{
+    let refused = match api::tenant_field_errors(state, &input, current).await {
+        Ok(list) => plain_errors(state, &list),
+        Err(e) => return Err(admin.failure(e)),
+    };
+    if !refused.is_empty() {
+        return Ok(Err(refused));
+    }
+    match save(input).await {
+        Ok(saved) => Ok(Ok(saved)),
+        Err(e) => form_errors(state, e).map(Err).map_err(|e| admin.failure(e)),
+    }
+}
+
 /// `POST /admin/tenants`: every field's error at once; on success, the new tenant's page.
 pub(super) async fn create(
     state: web::Data<AppState>,
     posted: Posted<TenantFields>,
 ) -> HttpResponse {
     let (admin, f) = (posted.admin, TenantForm::from_fields(posted.form));
-    let input = f.input(true);
-    let refused = match api::tenant_field_errors(&state, &input, None).await {
-        Ok(list) => plain_errors(&state, &list),
-        Err(e) => return admin.failure(e),
-    };
-    let refused = if refused.is_empty() {
-        match api::create(&state, &admin.actor(), input).await {
-            Ok((t, secret)) => {
-                return admin.done(
-                    &format!("/admin/tenants/{}", seg(&t.client_id)),
-                    Notice::TenantCreated,
-                    secret,
-                );
-            }
-            Err(e) => match form_errors(&state, e) {
-                Ok(errors) => errors,
-                Err(e) => return admin.failure(e),
-            },
+    let actor = admin.actor();
+    let saved = save(&state, &admin, f.input(true), None, |input| {
+        api::create(&state, &actor, input)
+    })
+    .await;
+    let refused = match saved {
+        Ok(Ok((t, secret))) => {
+            return admin.done(
+                &format!("/admin/tenants/{}", seg(&t.client_id)),
+                Notice::TenantCreated,
+                secret,
+            );
         }
-    } else {
-        refused
+        Ok(Err(refused)) => refused,
+        Err(failed) => return failed,
     };
     let extras = Extras {
         errors: refused,
         ..Extras::default()
     };
     tenant_page(&state, &admin, true, f, extras).await
-}
-
-async fn load_tenant(
-    state: &AppState,
-    admin: &Admin,
-    id: &str,
-) -> Result<tenants::Tenant, HttpResponse> {
-    if id == ADMIN_CLIENT_ID {
-        return Err(super::see_other("/admin/admins"));
-    }
-    match tenants::get(&state.db, id).await {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(admin.not_found("tenants", "tenant", "/admin/tenants")),
-        Err(e) => Err(admin.failure(e)),
-    }
 }
 
 /// `GET /admin/tenants/{id}`: the tenant, with what the change that led here says (a
@@ -621,7 +626,7 @@ pub(super) async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let t = match load_tenant(&state, &admin, &path).await {
+    let t = match admin.tenant(&state, &path).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -650,7 +655,7 @@ pub(super) async fn update(
     posted: Posted<TenantFields>,
 ) -> HttpResponse {
     let admin = posted.admin;
-    let t = match load_tenant(&state, &admin, &path).await {
+    let t = match admin.tenant(&state, &path).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -658,27 +663,21 @@ pub(super) async fn update(
     f.client_id = t.client_id.clone();
     f.confidential = t.confidential();
     f.prf_rotating = t.prf_next_salt.is_some();
-    let input = f.input(false);
-    let refused = match api::tenant_field_errors(&state, &input, Some(&t)).await {
-        Ok(list) => plain_errors(&state, &list),
-        Err(e) => return admin.failure(e),
-    };
-    let refused = if refused.is_empty() {
-        match api::update(&state, &admin.actor(), &t.client_id, input).await {
-            Ok(_) => {
-                return admin.done(
-                    &format!("/admin/tenants/{}", seg(&t.client_id)),
-                    Notice::TenantSaved,
-                    None,
-                );
-            }
-            Err(e) => match form_errors(&state, e) {
-                Ok(errors) => errors,
-                Err(e) => return admin.failure(e),
-            },
+    let actor = admin.actor();
+    let saved = save(&state, &admin, f.input(false), Some(&t), |input| {
+        api::update(&state, &actor, &t.client_id, input)
+    })
+    .await;
+    let refused = match saved {
+        Ok(Ok(_)) => {
+            return admin.done(
+                &format!("/admin/tenants/{}", seg(&t.client_id)),
+                Notice::TenantSaved,
+                None,
+            );
         }
-    } else {
-        refused
+        Ok(Err(refused)) => refused,
+        Err(failed) => return failed,
     };
     let extras = Extras {
         errors: refused,
@@ -696,7 +695,7 @@ pub(super) async fn check(
     posted: Posted<NoFields>,
 ) -> HttpResponse {
     let admin = posted.admin;
-    let t = match load_tenant(&state, &admin, &path).await {
+    let t = match admin.tenant(&state, &path).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -716,7 +715,7 @@ pub(super) async fn rotate_confirm(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let t = match load_tenant(&state, &admin, &path).await {
+    let t = match admin.tenant(&state, &path).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -741,7 +740,7 @@ pub(super) async fn rotate(
     posted: Posted<NoFields>,
 ) -> HttpResponse {
     let admin = posted.admin;
-    let t = match load_tenant(&state, &admin, &path).await {
+    let t = match admin.tenant(&state, &path).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -766,7 +765,7 @@ pub(super) async fn delete_confirm(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let t = match load_tenant(&state, &admin, &path).await {
+    let t = match admin.tenant(&state, &path).await {
         Ok(t) => t,
         Err(r) => return r,
     };

@@ -10,7 +10,6 @@ use super::{Admin, Layout, Notice, Posted, ShortId, UserView, seg};
 use crate::admin::{self as api, ADMIN_CLIENT_ID};
 use crate::state::AppState;
 use crate::store::accounts;
-use crate::store::tenants;
 
 #[derive(Template)]
 #[template(path = "admin/users.html")]
@@ -41,21 +40,6 @@ fn back_query(q: &str) -> String {
     }
 }
 
-async fn load_tenant(
-    state: &AppState,
-    admin: &Admin,
-    id: &str,
-) -> Result<tenants::Tenant, HttpResponse> {
-    if id == ADMIN_CLIENT_ID {
-        return Err(super::see_other("/admin/admins"));
-    }
-    match tenants::get(&state.db, id).await {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(admin.not_found("tenants", "tenant", "/admin/tenants")),
-        Err(e) => Err(admin.failure(e)),
-    }
-}
-
 /// `GET /admin/tenants/{id}/users[?q=…]`
 pub(super) async fn list(
     admin: Admin,
@@ -63,7 +47,7 @@ pub(super) async fn list(
     path: web::Path<String>,
     search: web::Query<Search>,
 ) -> HttpResponse {
-    let t = match load_tenant(&state, &admin, &path).await {
+    let t = match admin.tenant(&state, &path).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -106,7 +90,7 @@ pub(super) async fn delete_confirm(
     back: web::Query<Back>,
 ) -> HttpResponse {
     let (tenant, user) = path.into_inner();
-    let t = match load_tenant(&state, &admin, &tenant).await {
+    let t = match admin.tenant(&state, &tenant).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -138,7 +122,7 @@ pub(super) async fn delete(
 ) -> HttpResponse {
     let (admin, back) = (posted.admin, posted.form);
     let (tenant, user) = path.into_inner();
-    let t = match load_tenant(&state, &admin, &tenant).await {
+    let t = match admin.tenant(&state, &tenant).await {
         Ok(t) => t,
         Err(r) => return r,
     };
