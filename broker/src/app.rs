@@ -62,6 +62,7 @@ impl Application {
         crate::aaguids::install(settings.aaguid_names.clone());
         let db = db::connect(&settings).await?;
         let writer = db::Writer::open(&settings, &db).await?;
+        let signin = crate::store::signin::SignInStore::open(&settings, &db, &writer)?;
         let commits = web::Data::new(db::group_commit(&settings));
         let master = master_key(&settings)?;
         let keys = Keys::load(&db, master).await?;
@@ -86,6 +87,7 @@ impl Application {
             issuer,
             db,
             writer,
+            signin,
             keys,
             fetcher,
             metrics: Metrics::default(),

@@ -181,7 +181,7 @@ macro_rules! upsert {
         )
     };
 }
-const UPSERT_SQLITE: &str = upsert!("?", "?", "?");
+pub(crate) const UPSERT_SQLITE: &str = upsert!("?", "?", "?");
 const UPSERT_POSTGRES: &str = upsert!("$1", "$2", "$3");
 
 /// Removes counters whose window is over; safe with many instances running it.

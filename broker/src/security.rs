@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilt
 use serde_json::json;
 
 use crate::db::entities::audit_event;
-use crate::ratelimit::{Refusal, shared_hit};
+use crate::ratelimit::Refusal;
 use crate::state::AppState;
 use crate::store::audit::{self, Event};
 use crate::util::now;
@@ -55,11 +55,7 @@ pub fn rate_limit_hit(
 /// the same database next.
 async fn shared_limit(state: &AppState, key: &str, limit: u32, length: i64) -> Result<(), Refusal> {
     let t = now();
-    let key = key.to_owned();
-    let hit = state
-        .writer
-        .run(move |db| async move { shared_hit(&db, &key, t, t + length.max(1)).await })
-        .await;
+    let hit = state.signin.rate_hit(key, t, t + length.max(1)).await;
     match hit {
         Ok((count, ends)) if count > i64::from(limit) => Err(Refusal {
             retry_after: (ends - t).max(1) as u64,

@@ -24,6 +24,10 @@ pub struct AppState {
     /// SQLite, so that writers queue instead of sleeping in SQLite's busy handler; the
     /// pool otherwise (see [`db::Writer`]).
     pub writer: db::Writer,
+    /// The states of a sign-in (flows, challenges, codes, the passkey that signs, the
+    /// rate counters on the way): direct statements on embedded SQLite, sea-orm on
+    /// PostgreSQL (see [`crate::store::signin`]).
+    pub signin: crate::store::signin::SignInStore,
     /// Signing keys.
     pub keys: Keys,
     /// Fetcher of sites' `/.well-known/webauthn`.

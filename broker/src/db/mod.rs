@@ -3,6 +3,7 @@
 
 pub mod durability;
 pub mod entities;
+pub mod lite;
 pub mod stats;
 
 use std::time::Duration;

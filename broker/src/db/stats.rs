@@ -70,6 +70,11 @@ impl DbStats {
         }
     }
 
+    /// Counts one explicit transaction.
+    pub fn transaction(&self) {
+        self.transactions.inc();
+    }
+
     /// Counts one fsync of the write-ahead log.
     pub fn fsync(&self) {
         self.fsyncs.inc();
@@ -108,7 +113,7 @@ pub async fn begin<C>(db: &C) -> Result<DatabaseTransaction, DbErr>
 where
     C: TransactionTrait<Transaction = DatabaseTransaction>,
 {
-    STATS.transactions.inc();
+    STATS.transaction();
     db.begin().await
 }
 

@@ -11,7 +11,6 @@ use crate::errors::ErrorCode;
 use crate::i18n::Locale;
 use crate::pages::{HostedFlow, hosted_page, no_flow_page};
 use crate::state::AppState;
-use crate::store;
 use crate::util::{now, random_token, sha256_b64};
 
 fn error_redirect(
@@ -97,7 +96,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
             t.no_client_id_fix.into(),
         );
     };
-    let tenant = match store::tenants::get(&state.db, client_id).await {
+    let tenant = match state.signin.tenant(client_id).await {
         Ok(Some(t)) => t,
         Ok(None) => {
             return site_error(
@@ -236,7 +235,10 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     // browser's history; the site has used up what it kept for it, and a ceremony here
     // would end on the site's callback with nothing to match (and, for a registration,
     // leave an account behind). Say that this sign-in is finished instead.
-    match store::flows::challenge_completed(&state.db, &tenant.client_id, challenge.as_str()).await
+    match state
+        .signin
+        .challenge_completed(&tenant.client_id, challenge.as_str())
+        .await
     {
         Ok(false) => {}
         Ok(true) => return finished_page(&state, locale, &tenant.name, &redirect),
@@ -247,10 +249,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     {
         return crate::pages::too_many(&state, locale, refusal.retry_after);
     }
-    let created = state
-        .writer
-        .run(move |db| async move { store::flows::create_flow(&db, model).await })
-        .await;
+    let created = state.signin.create_flow(model).await;
     if let Err(e) = created {
         return crate::errors::ApiError::from(e).into();
     }

@@ -28,7 +28,7 @@ use crate::state::AppState;
 use crate::store::accounts::Removal;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::Tenant;
-use crate::store::{account_sessions, accounts, flows, tenants};
+use crate::store::{account_sessions, accounts, tenants};
 use crate::util::{now, random_token, rfc3339, sha256_b64, unb64};
 
 /// The account session cookie's name: `__Host-` prefixed whenever the issuer is HTTPS.
@@ -115,10 +115,7 @@ pub async fn open_page(
         completed_at: None,
         purpose: ACCOUNT.into(),
     };
-    state
-        .writer
-        .run(move |db| async move { flows::create_flow(&db, model).await })
-        .await?;
+    state.signin.create_flow(model).await?;
     Ok(AccountPage {
         flow_id,
         tenant,
@@ -214,7 +211,8 @@ pub(crate) async fn sign_in(
             backed_up,
             passkey_json,
         } = used;
-        accounts::record_use(&txn, current, counter, backed_up, passkey_json, t).await?;
+        let counter = counter.max(current.counter);
+        accounts::record_use(&txn, &current.id, counter, backed_up, passkey_json, t).await?;
         account_sessions::insert(&txn, session).await?;
         Ok((txn, (), Some(detail)))
     })

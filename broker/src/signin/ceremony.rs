@@ -21,9 +21,9 @@ use crate::db::entities::{challenge, flow, user};
 use crate::domain::{DisplayText, TextProblem};
 use crate::passkeys::{CeremonyFailure, Flags};
 use crate::state::AppState;
+use crate::store::accounts;
 use crate::store::audit::{self, Event};
 use crate::store::tenants::Tenant;
-use crate::store::{accounts, flows};
 use crate::util::{b64, date, now, random_token, sha256};
 
 /// Options for a discoverable sign-in in `open` (PROTOCOL §2): the challenge is the
@@ -48,10 +48,7 @@ pub async fn authentication_options(
         registration: None,
         expires_at,
     };
-    state
-        .writer
-        .run(move |db| async move { flows::put_challenge(&db, challenge).await })
-        .await?;
+    state.signin.put_challenge(challenge).await?;
     Ok(json!({ "publicKey": options }))
 }
 
@@ -137,8 +134,10 @@ pub async fn verify_assertion(
     let (flow, tenant) = (&open.flow, &open.tenant);
     let ch = take_challenge(state, flow, "get").await?;
     let credential_id = b64(&credential.raw_id);
-    let Some((stored, user)) =
-        accounts::find_credential_with_user(&state.db, &tenant.client_id, &credential_id).await?
+    let Some((stored, user)) = state
+        .signin
+        .credential_with_user(&tenant.client_id, &credential_id)
+        .await?
     else {
         state.metrics.ceremony("get", "unknown_credential");
         audit::record(
@@ -457,10 +456,7 @@ pub(crate) async fn start_creation(
         registration: Some(serde_json::to_string(pending).map_err(internal)?),
         expires_at,
     };
-    state
-        .writer
-        .run(move |db| async move { flows::put_challenge(&db, challenge).await })
-        .await?;
+    state.signin.put_challenge(challenge).await?;
     Ok(json!({ "publicKey": options }))
 }
 
@@ -489,11 +485,7 @@ pub(crate) async fn take_challenge(
     flow: &flow::Model,
     kind: &str,
 ) -> Result<challenge::Model, SignInError> {
-    let flow_id = flow.id.clone();
-    let taken = state
-        .writer
-        .run(move |db| async move { flows::take_challenge(&db, &flow_id).await })
-        .await?;
+    let taken = state.signin.take_challenge(&flow.id).await?;
     let Some(ch) = taken else {
         crate::security::event(
             state,

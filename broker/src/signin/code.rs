@@ -12,9 +12,8 @@ use crate::db::entities::flow;
 use crate::db::entities::{code, credential, user};
 use crate::domain::{RedirectUri, RpMode};
 use crate::state::AppState;
-use crate::store::audit::{self, Event};
+use crate::store::signin::{AuditEvent, IssueCode, Issued, PasskeyUse};
 use crate::store::tenants::Tenant;
-use crate::store::{accounts, flows};
 use crate::util::{now, random_token, rfc3339, sha256_b64};
 
 /// A verified ceremony, ready to become a code.
@@ -36,15 +35,6 @@ pub(crate) struct Outcome<'a> {
     pub(crate) recovery_link: Option<String>,
     /// The use of an existing passkey to record in the same transaction as the code.
     pub(crate) used: Option<Use>,
-}
-
-/// How the transaction that issues a code ended.
-enum Issued {
-    Done,
-    /// The recovery link was used up or expired meanwhile: nothing was written.
-    LinkExpired,
-    /// The flow was completed or expired meanwhile: nothing was written.
-    FlowExpired,
 }
 
 /// What an assertion changes on its stored passkey.
@@ -102,82 +92,45 @@ pub(crate) async fn complete(
     };
     let payload = serde_json::to_string(&payload)
         .map_err(|e| SignInError::Internal(format!("sign-in not serialisable: {e}")))?;
-    // Everything the transaction writes, owned: it runs on the writer's own thread.
-    let new_code = code::Model {
-        code_hash: sha256_b64(code.as_bytes()),
+    let issue = IssueCode {
+        at: t,
         flow_id: flow.id.clone(),
-        tenant_id: tenant.client_id.clone(),
-        redirect_uri: flow.redirect_uri.clone(),
-        code_challenge: flow.code_challenge.clone(),
         user_id: o.user.id.clone(),
-        credential_id: o.credential.id.clone(),
-        scope: flow.scope.clone(),
-        payload,
-        created_at: t,
-        expires_at: t + state.settings.code_ttl,
-        redeemed_at: None,
+        recovery_link: o.recovery_link,
+        insert_user: o.insert_user,
+        insert_credential: o.insert_credential,
+        used: o.used.map(|u| PasskeyUse {
+            credential_id: o.credential.id.clone(),
+            counter: u.counter.max(o.credential.counter),
+            backed_up: u.backed_up,
+            passkey_json: u.passkey_json,
+        }),
+        code: code::Model {
+            code_hash: sha256_b64(code.as_bytes()),
+            flow_id: flow.id.clone(),
+            tenant_id: tenant.client_id.clone(),
+            redirect_uri: flow.redirect_uri.clone(),
+            code_challenge: flow.code_challenge.clone(),
+            user_id: o.user.id.clone(),
+            credential_id: o.credential.id.clone(),
+            scope: flow.scope.clone(),
+            payload,
+            created_at: t,
+            expires_at: t + state.settings.code_ttl,
+            redeemed_at: None,
+        },
+        event: AuditEvent {
+            actor: format!("user:{}", o.user.id),
+            action: if o.new_user { "sign_up" } else { "sign_in" },
+            tenant_id: Some(tenant.client_id.clone()),
+            subject: Some(o.credential.id.clone()),
+            detail: json!({"flow": flow.id, "user_verified": o.user_verified, "backed_up": o.backed_up}),
+        },
     };
-    let (flow_id, user_id) = (flow.id.clone(), o.user.id.clone());
-    let (recovery_link, insert_user, insert_credential) =
-        (o.recovery_link, o.insert_user, o.insert_credential);
-    let used = o.used.map(|u| (o.credential.clone(), u));
-    let actor = format!("user:{}", o.user.id);
-    let action = if o.new_user { "sign_up" } else { "sign_in" };
-    let (tenant_id, subject) = (tenant.client_id.clone(), o.credential.id.clone());
-    let detail =
-        json!({"flow": flow.id, "user_verified": o.user_verified, "backed_up": o.backed_up});
-    let issued = state
-        .writer
-        .run(move |db| async move {
-            let txn = crate::db::stats::begin(&db).await?;
-            if let Some(link) = &recovery_link {
-                let used = crate::store::email_tokens::consume(
-                    &txn,
-                    link,
-                    crate::store::email_tokens::Purpose::Recover,
-                    Some(&flow_id),
-                    Some(&user_id),
-                )
-                .await?;
-                if used.is_none() {
-                    txn.rollback().await?;
-                    return Ok(Issued::LinkExpired);
-                }
-            }
-            if !flows::complete_flow(&txn, &flow_id, t).await? {
-                txn.rollback().await?;
-                return Ok(Issued::FlowExpired);
-            }
-            if let Some(user) = insert_user {
-                accounts::insert_user(&txn, user).await?;
-            }
-            if let Some(cred) = insert_credential {
-                accounts::insert_credential(&txn, cred).await?;
-            }
-            if let Some((credential, u)) = used {
-                accounts::record_use(&txn, credential, u.counter, u.backed_up, u.passkey_json, t)
-                    .await?;
-            }
-            flows::insert_code(&txn, new_code).await?;
-            audit::record_in(
-                &txn,
-                Event {
-                    actor: &actor,
-                    action,
-                    tenant_id: Some(&tenant_id),
-                    subject: Some(&subject),
-                    detail,
-                },
-            )
-            .await?;
-            txn.commit().await?;
-            Ok(Issued::Done)
-        })
-        .await?;
-    match issued {
+    match state.signin.issue_code(issue).await? {
         Issued::Done => {}
         Issued::LinkExpired => return Err(SignInError::RecoveryLinkExpired),
-        Issued::FlowExpired => return Err(SignInError::FlowExpired),
+        Issued::FlowCompleted => return Err(SignInError::FlowExpired),
     }
     let redirect =
         RedirectUri::parse(&flow.redirect_uri).map_err(|e| SignInError::Internal(e.to_string()))?;
@@ -189,7 +142,7 @@ pub(crate) async fn complete(
     // In site mode the RP ID may hold passkeys made outside Latchkey: listing only ours
     // would make password managers hide them, so the list is sent in broker mode only.
     let accepted = if tenant.rp_mode == RpMode::Broker {
-        json!(accounts::credential_ids_of_user(&state.db, &o.user.id).await?)
+        json!(state.signin.credential_ids_of_user(&o.user.id).await?)
     } else {
         Value::Null
     };

@@ -9,7 +9,6 @@ use super::SignInError;
 use crate::config::Settings;
 use crate::db::entities::flow;
 use crate::state::AppState;
-use crate::store::flows;
 use crate::store::tenants::Tenant;
 use crate::util::{now, sha256_b64};
 
@@ -61,7 +60,9 @@ pub async fn open(state: &AppState, call: &FlowCall<'_>) -> Result<OpenFlow, Sig
     if !is_flow_id(call.flow_id) {
         return Err(SignInError::FlowNotFound);
     }
-    let (flow, tenant) = flows::find_flow_with_tenant(&state.db, call.flow_id)
+    let (flow, tenant) = state
+        .signin
+        .flow_with_tenant(call.flow_id)
         .await?
         .ok_or(SignInError::FlowNotFound)?;
     if flow.expires_at <= now() {

@@ -13,8 +13,8 @@ use serde_json::json;
 use super::SignInError;
 use crate::domain::{CodeChallenge, CodeVerifier, RedirectUri};
 use crate::state::AppState;
+use crate::store;
 use crate::store::tenants::Tenant;
-use crate::store::{self, flows};
 use crate::util::{ct_eq, now, sha256_b64};
 
 /// Where a code is presented: the contract's two back-channel endpoints, or the
@@ -111,7 +111,9 @@ async fn authenticate_and_redeem(
     grant: Grant<'_>,
     door: Door,
 ) -> Result<Redeemed, SignInError> {
-    let tenant = store::tenants::get(&state.db, &client.id)
+    let tenant = state
+        .signin
+        .tenant(&client.id)
         .await?
         .ok_or(SignInError::InvalidClient("unknown client"))?;
     if let Some(hash) = &tenant.secret_hash {
@@ -148,7 +150,7 @@ async fn redeem_for(
     let verifier = CodeVerifier::parse(grant.verifier).map_err(|_| mismatch())?;
     let t = now();
     let hash = sha256_b64(grant.code);
-    let Some(row) = flows::find_code(&state.db, &hash).await? else {
+    let Some(row) = state.signin.find_code(&hash).await? else {
         return Err(gone);
     };
     if row.tenant_id != tenant.client_id {
@@ -198,10 +200,7 @@ async fn redeem_for(
         return Err(mismatch());
     }
     // One conditional update: unused, unexpired, and its passkey still standing.
-    let consumed = state
-        .writer
-        .run(move |db| async move { flows::consume_code(&db, &hash, t).await })
-        .await?;
+    let consumed = state.signin.consume_code(&hash, t).await?;
     if !consumed {
         return Err(gone);
     }

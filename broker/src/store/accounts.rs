@@ -1,8 +1,9 @@
 //! Accounts: users and their passkeys. An account belongs to one tenant (PROTOCOL §4).
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait, DbErr, EntityTrait as _,
-    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Set,
+    PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
 };
 use serde_json::{Value, json};
 
@@ -91,25 +92,32 @@ pub async fn insert_credential<C: ConnectionTrait>(
         .map(|_| ())
 }
 
-/// Records a successful use of a credential: counter (never lowered), backup state,
-/// the refreshed webauthn-rs credential and the time.
+/// Records a passkey's use: its signature counter (`counter`, which the caller keeps
+/// from going backwards), its BS flag, the time, and the refreshed webauthn-rs credential
+/// when there is one. Fails when the passkey is gone (revoked meanwhile).
 pub async fn record_use<C: ConnectionTrait>(
     db: &C,
-    current: credential::Model,
+    credential_id: &str,
     counter: i64,
     backed_up: bool,
     passkey_json: Option<String>,
     at: i64,
 ) -> Result<(), DbErr> {
-    let counter = counter.max(current.counter);
-    let mut am: credential::ActiveModel = current.into();
-    am.counter = Set(counter);
-    am.backed_up = Set(backed_up);
-    am.last_used_at = Set(Some(at));
+    let mut q = credential::Entity::update_many()
+        .col_expr(credential::Column::Counter, Expr::value(counter))
+        .col_expr(credential::Column::BackedUp, Expr::value(backed_up))
+        .col_expr(credential::Column::LastUsedAt, Expr::value(at));
     if let Some(p) = passkey_json {
-        am.passkey = Set(p);
+        q = q.col_expr(credential::Column::Passkey, Expr::value(p));
     }
-    am.update(db).await.map(|_| ())
+    let res = q
+        .filter(credential::Column::Id.eq(credential_id))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(DbErr::RecordNotUpdated);
+    }
+    Ok(())
 }
 
 /// Deletes a credential (revocation); returns it when it existed.

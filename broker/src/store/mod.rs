@@ -8,6 +8,7 @@ pub mod admin;
 pub mod audit;
 pub mod email_tokens;
 pub mod flows;
+pub mod signin;
 pub mod tenants;
 pub mod tokens;
 

@@ -1,0 +1,271 @@
+//! Direct SQLite connections for the sign-in path (rusqlite), beside sea-orm's pool.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, so every statement through
+//! sea-orm is a hand-off to that thread and back: two context switches, buffers freed on
+//! another thread than the one that made them. A sign-in is a dozen short statements, and
+//! those hand-offs were most of its CPU (BENCHMARKS.md, "Where the time goes"). Here a
+//! statement is a function call on the thread that handles the request: SQLite answers a
+//! primary-key lookup or a one-row write from its page cache in microseconds, shorter
+//! than one hand-off.
+//!
+//! - **Reads** take a connection from a small pool (WAL: readers never wait for the
+//!   writer), run, and put it back. No `await` happens while one is held.
+//! - **Writes** run as one `BEGIN IMMEDIATE` transaction on the one writing connection,
+//!   behind a mutex: a step's writes are one message to SQLite and one commit, and
+//!   writers queue on the mutex instead of sleeping in SQLite's busy handler. Commits
+//!   append to the WAL (`synchronous=NORMAL` under group commit) and do not wait for the
+//!   disk; [`super::durability`] makes them durable before the answers that need it.
+//! - Statements are prepared once per connection and cached (`prepare_cached`).
+//!
+//! Every statement and transaction is counted in [`super::stats`], as through sea-orm.
+//! The schema, the migrations and every other query stay with sea-orm; writes made through
+//! its connections meet these under SQLite's own locking (busy timeout of 5 s).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use sea_orm::DbErr;
+
+use super::durability::SqliteSync;
+use super::stats::STATS;
+
+/// How many idle read connections are kept; more are opened when needed and closed.
+const IDLE_READERS: usize = 8;
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// The direct connections to one SQLite file.
+pub struct Lite {
+    path: String,
+    sync: SqliteSync,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Lite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lite").field("path", &self.path).finish()
+    }
+}
+
+/// A failure of SQLite, as the rest of the broker knows database failures.
+pub fn db_err(e: rusqlite::Error) -> DbErr {
+    DbErr::Custom(format!("sqlite: {e}"))
+}
+
+impl Lite {
+    /// Opens the SQLite file at `path`, which sea-orm has created and migrated.
+    pub fn open(path: &str, sync: SqliteSync) -> Result<Self, DbErr> {
+        let writer = connect(path, sync).map_err(db_err)?;
+        Ok(Self {
+            path: path.to_owned(),
+            sync,
+            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(writer),
+        })
+    }
+
+    /// Runs `read` on a read connection of the pool.
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&Reader<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, DbErr> {
+        let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.path, self.sync).map_err(db_err)?,
+        };
+        let out = read(&Reader(&conn));
+        if let Ok(mut idle) = self.readers.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(conn);
+        }
+        out.map_err(db_err)
+    }
+
+    /// Runs `write` as one immediate transaction on the writing connection: committed
+    /// when it returns `Ok`, rolled back otherwise (an `Ok` carrying a refusal the caller
+    /// wants rolled back uses [`Rollback`]).
+    pub fn write<T>(
+        &self,
+        write: impl FnOnce(&Reader<'_>) -> rusqlite::Result<Outcome<T>>,
+    ) -> Result<T, DbErr> {
+        let mut conn = self
+            .writer
+            .lock()
+            .map_err(|_| DbErr::Custom("sqlite writer poisoned".into()))?;
+        STATS.transaction();
+        let txn = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        match write(&Reader(&txn)).map_err(db_err)? {
+            Outcome::Commit(v) => {
+                txn.commit().map_err(db_err)?;
+                Ok(v)
+            }
+            Outcome::Rollback(v) => {
+                txn.rollback().map_err(db_err)?;
+                Ok(v)
+            }
+        }
+    }
+}
+
+/// What a write transaction ends with.
+pub enum Outcome<T> {
+    /// Commit, then return the value.
+    Commit(T),
+    /// Roll back, then return the value (a refusal found halfway).
+    Rollback(T),
+}
+
+/// A connection lent to one read or write: its statements are cached and counted.
+pub struct Reader<'c>(&'c Connection);
+
+impl Reader<'_> {
+    /// Runs `sql` with `params` and maps each row.
+    pub fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        STATS.statement(sql);
+        let mut stmt = self.0.prepare_cached(sql)?;
+        stmt.query_map(params, map)?.collect()
+    }
+
+    /// Runs `sql` with `params` and maps its first row, if any.
+    pub fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        STATS.statement(sql);
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        rows.next()?.map(map).transpose()
+    }
+
+    /// Runs a statement that returns no rows; the number of rows it changed.
+    pub fn execute(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        STATS.statement(sql);
+        self.0.prepare_cached(sql)?.execute(params)
+    }
+}
+
+/// One connection with the pragmas of sea-orm's own (`super::sqlite_pragmas`).
+fn connect(path: &str, sync: SqliteSync) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let synchronous = match sync {
+        SqliteSync::Group => "NORMAL",
+        SqliteSync::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+    ))?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> (std::path::PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("latchkey-lite-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db").display().to_string();
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL);",
+        )
+        .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_write_commits_or_rolls_back_whole_and_reads_see_only_commits() {
+        let (dir, path) = file();
+        let lite = Lite::open(&path, SqliteSync::Group).unwrap();
+        lite.write(|w| {
+            w.execute("INSERT INTO t (k, n) VALUES (?1, ?2)", ("a", 1))?;
+            Ok(Outcome::Commit(()))
+        })
+        .unwrap();
+        let refused = lite
+            .write(|w| {
+                w.execute("INSERT INTO t (k, n) VALUES (?1, ?2)", ("b", 2))?;
+                Ok(Outcome::Rollback("refused"))
+            })
+            .unwrap();
+        assert_eq!(refused, "refused");
+        // A failing statement rolls back what came before it in the transaction.
+        let failed = lite.write(|w| {
+            w.execute("INSERT INTO t (k, n) VALUES (?1, ?2)", ("c", 3))?;
+            w.execute("INSERT INTO t (k, n) VALUES (?1, ?2)", ("a", 4))?;
+            Ok(Outcome::Commit(()))
+        });
+        assert!(failed.is_err(), "the duplicate key fails the transaction");
+        let keys = lite
+            .read(|r| {
+                r.rows("SELECT k FROM t ORDER BY k", [], |row| {
+                    row.get::<_, String>(0)
+                })
+            })
+            .unwrap();
+        assert_eq!(keys, ["a"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn concurrent_writers_queue_and_none_is_lost() {
+        let (dir, path) = file();
+        let lite = std::sync::Arc::new(Lite::open(&path, SqliteSync::Group).unwrap());
+        lite.write(|w| {
+            w.execute("INSERT INTO t (k, n) VALUES ('n', 0)", [])?;
+            Ok(Outcome::Commit(()))
+        })
+        .unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let lite = lite.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        lite.write(|w| {
+                            w.execute("UPDATE t SET n = n + 1 WHERE k = 'n'", [])?;
+                            Ok(Outcome::Commit(()))
+                        })
+                        .unwrap();
+                        lite.read(|r| {
+                            r.row("SELECT n FROM t WHERE k = 'n'", [], |row| {
+                                row.get::<_, i64>(0)
+                            })
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = lite
+            .read(|r| {
+                r.row("SELECT n FROM t WHERE k = 'n'", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+            })
+            .unwrap();
+        assert_eq!(n, Some(400));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
