@@ -14,6 +14,7 @@
 //! its passkey is gone) holds on either; the end-to-end suites run on both.
 
 mod lite;
+mod postgres;
 
 use std::sync::Arc;
 
@@ -212,6 +213,9 @@ impl SignInStore {
     pub async fn issue_code(&self, issue: IssueCode) -> Result<Issued, DbErr> {
         match &self.lite {
             Some(l) => lite::issue_code(l, &issue),
+            None if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres => {
+                postgres::issue_code(&self.db, issue).await
+            }
             None => self.writer.run(move |db| orm_issue_code(db, issue)).await,
         }
     }
