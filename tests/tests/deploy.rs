@@ -1332,6 +1332,7 @@ fn docs_name_real_settings_metrics_and_files() {
         "latchkey_http_request_duration_seconds",
         "latchkey_db_statements_total",
         "latchkey_db_transactions_total",
+        "latchkey_db_round_trips_total",
         "latchkey_db_wal_fsyncs_total",
     ] {
         assert!(

@@ -1,7 +1,9 @@
 //! Counters of the database work this process does, for `/metrics` and the benchmarks:
-//! statements by kind (each one round trip to the database, or on SQLite one hand-off to
-//! the thread that runs its connection), explicit transactions (each two more: `BEGIN`
-//! and `COMMIT`), and the WAL fsyncs of group commit. Dividing their growth over a load
+//! statements by kind, explicit transactions, round trips (a statement, `BEGIN` or
+//! `COMMIT` sent through sea-orm: to the PostgreSQL server, or on SQLite a hand-off to
+//! the thread sqlx runs the connection on, and back; the direct SQLite statements of
+//! [`super::lite`] run on the request's thread and make none), and the WAL fsyncs of
+//! group commit. Dividing their growth over a load
 //! run by the sign-ins it made gives the cost of one sign-in in database work.
 
 use std::sync::LazyLock;
@@ -17,6 +19,7 @@ use crate::metrics::register_counter;
 /// The exported names.
 const STATEMENTS: &str = "latchkey_db_statements_total";
 const TRANSACTIONS: &str = "latchkey_db_transactions_total";
+const ROUND_TRIPS: &str = "latchkey_db_round_trips_total";
 const WAL_FSYNCS: &str = "latchkey_db_wal_fsyncs_total";
 
 /// `kind` (`read`, `write`).
@@ -34,6 +37,7 @@ pub struct DbStats {
     /// The `kind="write"` counter of `statements`.
     writes: Counter,
     transactions: Counter,
+    round_trips: Counter,
     fsyncs: Counter,
 }
 
@@ -50,24 +54,34 @@ impl Default for DbStats {
             reads,
             writes,
             transactions: Counter::default(),
+            round_trips: Counter::default(),
             fsyncs: Counter::default(),
         }
     }
 }
 
 impl DbStats {
-    /// Counts one statement of `sql`: a read when it is a `SELECT` (or `WITH`, `PRAGMA`),
-    /// else a write.
+    /// Counts one statement of `sql`: a read when it is a `SELECT`, a `PRAGMA` or a `WITH`
+    /// that changes nothing, else a write.
     pub fn statement(&self, sql: &str) {
         let head = sql.trim_start().get(..6).unwrap_or_default();
-        let read = ["SELECT", "select", "WITH ", "with ", "PRAGMA", "pragma"]
+        let read = ["SELECT", "select", "PRAGMA", "pragma"]
             .iter()
-            .any(|k| head.starts_with(k));
+            .any(|k| head.starts_with(k))
+            || (["WITH ", "with "].iter().any(|k| head.starts_with(k))
+                && !["INSERT ", "UPDATE ", "DELETE "]
+                    .iter()
+                    .any(|w| sql.contains(w)));
         if read {
             self.reads.inc();
         } else {
             self.writes.inc();
         }
+    }
+
+    /// Counts `n` round trips to the database.
+    pub fn round_trips(&self, n: u64) {
+        self.round_trips.inc_by(n);
     }
 
     /// Counts one explicit transaction.
@@ -96,6 +110,12 @@ impl DbStats {
         );
         register_counter(
             registry,
+            ROUND_TRIPS,
+            "Statements, BEGINs and COMMITs sent to a connection thread or server",
+            self.round_trips.clone(),
+        );
+        register_counter(
+            registry,
             WAL_FSYNCS,
             "Group-commit fsyncs of the SQLite WAL",
             self.fsyncs.clone(),
@@ -103,9 +123,12 @@ impl DbStats {
     }
 }
 
-/// Counts every statement that runs on `conn` from now on.
+/// Counts every statement that runs on `conn` from now on, each a round trip.
 pub fn observe(conn: &mut DatabaseConnection) {
-    conn.set_metric_callback(|info| STATS.statement(&info.statement.sql));
+    conn.set_metric_callback(|info| {
+        STATS.statement(&info.statement.sql);
+        STATS.round_trips(1);
+    });
 }
 
 /// Begins a transaction on `db`, counted.
@@ -114,6 +137,7 @@ where
     C: TransactionTrait<Transaction = DatabaseTransaction>,
 {
     STATS.transaction();
+    STATS.round_trips(2);
     db.begin().await
 }
 
@@ -129,20 +153,24 @@ mod tests {
         s.statement("INSERT INTO t VALUES (1)");
         s.statement("UPDATE t SET a = 1");
         s.statement("DELETE FROM t RETURNING *");
+        s.statement("WITH a AS (SELECT 1) SELECT * FROM a");
+        s.statement("WITH a AS (UPDATE t SET a = 1 RETURNING 1) SELECT count(*) FROM a");
+        s.round_trips(3);
         s.fsync();
         let mut registry = Registry::default();
         s.register(&mut registry);
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
         assert!(
-            out.contains("latchkey_db_statements_total{kind=\"read\"} 2"),
+            out.contains("latchkey_db_statements_total{kind=\"read\"} 3"),
             "{out}"
         );
         assert!(
-            out.contains("latchkey_db_statements_total{kind=\"write\"} 3"),
+            out.contains("latchkey_db_statements_total{kind=\"write\"} 4"),
             "{out}"
         );
         assert!(out.contains("latchkey_db_wal_fsyncs_total 1"), "{out}");
+        assert!(out.contains("latchkey_db_round_trips_total 3"), "{out}");
         assert!(out.contains("latchkey_db_transactions_total 0"), "{out}");
     }
 }

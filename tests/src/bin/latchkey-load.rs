@@ -759,13 +759,15 @@ async fn run(args: Args) -> Res<()> {
             let reads = per("latchkey_db_statements_total{kind=\"read\"}");
             let writes = per("latchkey_db_statements_total{kind=\"write\"}");
             let transactions = per("latchkey_db_transactions_total");
+            let round_trips = per("latchkey_db_round_trips_total");
             json!({
                 "statements_per_flow": reads + writes,
                 "reads_per_flow": reads,
                 "writes_per_flow": writes,
                 "transactions_per_flow": transactions,
-                // Each statement is a round trip; each transaction adds BEGIN and COMMIT.
-                "round_trips_per_flow": ((reads + writes + 2.0 * transactions) * 100.0).round() / 100.0,
+                // Statements, BEGINs and COMMITs that went to a connection thread or the
+                // server; SQLite's direct statements, on the request's thread, make none.
+                "round_trips_per_flow": round_trips,
                 "wal_fsyncs_per_flow": per("latchkey_db_wal_fsyncs_total"),
             })
         }

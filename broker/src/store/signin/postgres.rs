@@ -19,7 +19,10 @@ impl Params {
 
     /// Adds values; their placeholders, comma-separated.
     fn list(&mut self, vs: Vec<Value>) -> String {
-        vs.into_iter().map(|v| self.add(v)).collect::<Vec<_>>().join(", ")
+        vs.into_iter()
+            .map(|v| self.add(v))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -163,9 +166,12 @@ pub(super) async fn issue_code(db: &DatabaseConnection, i: IssueCode) -> Result<
          (SELECT count(*) FROM done) AS done, (SELECT count(*) FROM code) AS code",
         ctes.join(", ")
     );
-    crate::db::stats::STATS.statement(&sql);
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, p.0))
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            p.0,
+        ))
         .await?
         .ok_or_else(|| DbErr::Custom("issue statement returned no row".into()))?;
     let count = |c: &str| row.try_get::<i64>("", c);
