@@ -258,6 +258,19 @@ impl SignInStore {
     }
 }
 
+#[cfg(test)]
+impl SignInStore {
+    /// The sea-orm path on any database, for the tests that hold both paths to the same
+    /// results.
+    fn orm_only(db: &DatabaseConnection, writer: &Writer) -> Self {
+        Self {
+            lite: None,
+            db: db.clone(),
+            writer: writer.clone(),
+        }
+    }
+}
+
 /// [`SignInStore::issue_code`] through sea-orm.
 async fn orm_issue_code(db: DatabaseConnection, issue: IssueCode) -> Result<Issued, DbErr> {
     let txn = db::stats::begin(&db).await?;
@@ -311,4 +324,268 @@ async fn orm_issue_code(db: DatabaseConnection, issue: IssueCode) -> Result<Issu
     .await?;
     txn.commit().await?;
     Ok(Issued::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::entities::{challenge, code, credential, flow, user};
+
+    fn flow(id: &str, challenge: &str) -> flow::Model {
+        flow::Model {
+            id: id.into(),
+            tenant_id: "site".into(),
+            redirect_uri: "https://site.example/cb".into(),
+            state: "s".into(),
+            code_challenge: challenge.into(),
+            nonce: None,
+            scope: "openid".into(),
+            prompt: "".into(),
+            login_hint: Some("ana".into()),
+            binding_hash: "b".into(),
+            created_at: 1,
+            expires_at: i64::MAX,
+            completed_at: None,
+            purpose: "sign_in".into(),
+        }
+    }
+
+    fn issue(flow_id: &str, code_hash: &str, with_user: bool, used: Option<i64>) -> IssueCode {
+        let user = user::Model {
+            id: format!("u-{flow_id}"),
+            tenant_id: "site".into(),
+            name: "ana".into(),
+            display_name: "Ana".into(),
+            email: None,
+            created_at: 1,
+            email_verified: false,
+        };
+        let credential = credential::Model {
+            id: format!("c-{flow_id}"),
+            tenant_id: "site".into(),
+            user_id: user.id.clone(),
+            rp_id: "site.example".into(),
+            passkey: "{}".into(),
+            public_key: "pk".into(),
+            public_key_alg: -7,
+            passkey_id: "p".into(),
+            aaguid: "00000000-0000-0000-0000-000000000000".into(),
+            backup_eligible: true,
+            backed_up: false,
+            user_verified: true,
+            counter: 0,
+            created_at: 1,
+            last_used_at: None,
+            aaguid_verified: false,
+            name: None,
+        };
+        IssueCode {
+            at: 10,
+            flow_id: flow_id.into(),
+            user_id: user.id.clone(),
+            recovery_link: None,
+            insert_user: with_user.then(|| user.clone()),
+            insert_credential: with_user.then(|| credential.clone()),
+            used: used.map(|counter| PasskeyUse {
+                credential_id: credential.id.clone(),
+                counter,
+                backed_up: true,
+                passkey_json: Some("{\"v\":2}".into()),
+            }),
+            code: code::Model {
+                code_hash: code_hash.into(),
+                flow_id: flow_id.into(),
+                tenant_id: "site".into(),
+                redirect_uri: "https://site.example/cb".into(),
+                code_challenge: "cc".into(),
+                user_id: user.id.clone(),
+                credential_id: credential.id.clone(),
+                scope: "openid".into(),
+                payload: "{}".into(),
+                created_at: 10,
+                expires_at: i64::MAX,
+                redeemed_at: None,
+            },
+            event: AuditEvent {
+                actor: format!("user:{}", user.id),
+                action: "sign_up",
+                tenant_id: Some("site".into()),
+                subject: Some(credential.id.clone()),
+                detail: serde_json::json!({"flow": flow_id}),
+            },
+        }
+    }
+
+    /// Everything a sign-in asks of the store, in order; what each call answered.
+    async fn sign_in(store: &SignInStore, tag: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let id = format!("flow-{tag}");
+        let tenant = store.tenant("site").await.unwrap().expect("the tenant");
+        seen.push(format!(
+            "tenant {} {:?}",
+            tenant.client_id, tenant.redirect_uris
+        ));
+        seen.push(format!(
+            "done before {}",
+            store.challenge_completed("site", &id).await.unwrap()
+        ));
+        store.create_flow(flow(&id, &id)).await.unwrap();
+        assert!(
+            store.create_flow(flow(&id, &id)).await.is_err(),
+            "a flow id is unique"
+        );
+        let (f, t) = store.flow_with_tenant(&id).await.unwrap().unwrap();
+        assert_eq!(f, flow(&id, &id));
+        seen.push(format!("flow's tenant {:?}", t.map(|t| t.client_id)));
+        let ch = |state: &str| challenge::Model {
+            flow_id: id.clone(),
+            kind: "get".into(),
+            state: state.into(),
+            signed_message: "m".into(),
+            registration: None,
+            expires_at: 99,
+        };
+        store.put_challenge(ch("first")).await.unwrap();
+        store.put_challenge(ch("second")).await.unwrap();
+        let taken = store.take_challenge(&id).await.unwrap();
+        assert_eq!(
+            taken,
+            Some(ch("second")),
+            "one challenge per flow, the latest"
+        );
+        assert_eq!(store.take_challenge(&id).await.unwrap(), None, "taken once");
+        // Sign-up: a new account and passkey with the code.
+        let first = issue(&id, &format!("h-{tag}"), true, None);
+        let (user_id, cred_id) = (first.user_id.clone(), first.code.credential_id.clone());
+        assert_eq!(store.issue_code(first).await.unwrap(), Issued::Done);
+        assert_eq!(
+            store
+                .issue_code(issue(&id, &format!("h2-{tag}"), false, Some(3)))
+                .await
+                .unwrap(),
+            Issued::FlowCompleted,
+            "a flow issues one code"
+        );
+        assert!(
+            store
+                .find_code(&format!("h2-{tag}"))
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing written"
+        );
+        seen.push(format!(
+            "done after {}",
+            store.challenge_completed("site", &id).await.unwrap()
+        ));
+        // A sign-in of the same passkey in a second flow records its use.
+        let second = format!("{id}-again");
+        store.create_flow(flow(&second, "other")).await.unwrap();
+        let mut again = issue(&id, &format!("h3-{tag}"), false, Some(5));
+        again.flow_id = second.clone();
+        again.code.flow_id = second;
+        assert_eq!(store.issue_code(again).await.unwrap(), Issued::Done);
+        let (c, u) = store
+            .credential_with_user("site", &cred_id)
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push(format!(
+            "passkey counter {} backed up {} last use {:?} passkey {} of {:?}",
+            c.counter,
+            c.backed_up,
+            c.last_used_at,
+            c.passkey,
+            u.map(|u| u.id == user_id)
+        ));
+        assert!(
+            store
+                .credential_with_user("other", &cred_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        seen.push(format!(
+            "ids {:?}",
+            store.credential_ids_of_user(&user_id).await.unwrap().len()
+        ));
+        let hash = format!("h-{tag}");
+        let code = store.find_code(&hash).await.unwrap().unwrap();
+        seen.push(format!(
+            "code of {} redeemed {:?}",
+            code.user_id == user_id,
+            code.redeemed_at
+        ));
+        seen.push(format!(
+            "consumed {}",
+            store.consume_code(&hash, 20).await.unwrap()
+        ));
+        seen.push(format!(
+            "consumed again {}",
+            store.consume_code(&hash, 21).await.unwrap()
+        ));
+        seen.push(format!(
+            "redeemed at {:?}",
+            store.find_code(&hash).await.unwrap().unwrap().redeemed_at
+        ));
+        let key = format!("k-{tag}");
+        seen.push(format!(
+            "rate {:?}",
+            store.rate_hit(&key, 100, 160).await.unwrap()
+        ));
+        seen.push(format!(
+            "rate {:?}",
+            store.rate_hit(&key, 101, 161).await.unwrap()
+        ));
+        seen.push(format!(
+            "rate after window {:?}",
+            store.rate_hit(&key, 170, 230).await.unwrap()
+        ));
+        seen
+    }
+
+    #[tokio::test]
+    async fn both_paths_answer_every_step_of_a_sign_in_alike_on_one_sqlite_file() {
+        let dir = std::env::temp_dir().join(format!("latchkey-store-{}", rand::random::<u64>()));
+        let settings = Settings::from_sources(
+            None,
+            [("LATCHKEY_DATA_DIR".to_owned(), dir.display().to_string())],
+        )
+        .unwrap();
+        let db = db::connect(&settings).await.unwrap();
+        let writer = Writer::open(&settings, &db).await.unwrap();
+        let input = crate::store::tenants::TenantInput {
+            client_id: Some("site".into()),
+            redirect_uris: Some(vec!["https://site.example/cb".into()]),
+            rp_mode: Some("broker".into()),
+            ..Default::default()
+        };
+        crate::store::tenants::create(&db, &settings.rp_id, input)
+            .await
+            .unwrap();
+        let direct = SignInStore::open(&settings, &db, &writer).unwrap();
+        assert!(direct.lite.is_some(), "a file: direct statements");
+        let orm = SignInStore::orm_only(&db, &writer);
+        let a = sign_in(&direct, "a").await;
+        let b = sign_in(&orm, "b").await;
+        assert_eq!(a, b);
+        assert!(
+            a.contains(&"consumed true".to_owned())
+                && a.contains(&"consumed again false".to_owned())
+        );
+        assert!(
+            a.iter()
+                .any(|l| l.starts_with("passkey counter 5 backed up true last use Some(10)")),
+            "{a:?}"
+        );
+        assert!(
+            a.contains(&"rate (2, 160)".to_owned())
+                && a.contains(&"rate after window (1, 230)".to_owned()),
+            "{a:?}"
+        );
+        // Each path reads what the other wrote: one file, one schema.
+        assert!(orm.find_code("h-a").await.unwrap().is_some());
+        assert!(direct.find_code("h-b").await.unwrap().is_some());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
