@@ -14,8 +14,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 
-use crate::metrics::register_counter;
-
 /// The exported names.
 const STATEMENTS: &str = "latchkey_db_statements_total";
 const TRANSACTIONS: &str = "latchkey_db_transactions_total";
@@ -139,6 +137,18 @@ where
     STATS.transaction();
     STATS.round_trips(2);
     db.begin().await
+}
+
+/// Registers a counter under its exported name (`…_total`): the encoder adds the
+/// `_total` suffix itself, so the name is registered without it.
+fn register_counter(
+    registry: &mut Registry,
+    exported: &str,
+    help: &str,
+    metric: impl prometheus_client::registry::Metric,
+) {
+    let name = exported.strip_suffix("_total").unwrap_or(exported);
+    registry.register(name, help, metric);
 }
 
 #[cfg(test)]
