@@ -20,9 +20,9 @@ pub struct AppState {
     pub issuer: String,
     /// The database: reads, and the writes outside the sign-in path.
     pub db: DatabaseConnection,
-    /// Where the sign-in path writes: one connection and thread of its own on embedded
-    /// SQLite, so that writers queue instead of sleeping in SQLite's busy handler; the
-    /// pool otherwise (see [`db::Writer`]).
+    /// Where sea-orm writes: one connection and thread of its own on embedded SQLite, so
+    /// that writers queue instead of sleeping in SQLite's busy handler; the pool
+    /// otherwise (see [`db::Writer`]).
     pub writer: db::Writer,
     /// The states of a sign-in (flows, challenges, codes, the passkey that signs, the
     /// rate counters on the way): direct statements on embedded SQLite, sea-orm on

@@ -234,7 +234,10 @@ fn sqlite_pragmas(opts: &mut ConnectOptions, settings: &Settings) {
     });
 }
 
-/// Where the sign-in path writes, beside the pool of [`connect`], which it reads through.
+/// Where sea-orm writes the changes of the account page, registrations' side effects, the
+/// admin side and the audit events of refusals, beside the pool of [`connect`]. (The
+/// sign-in path's own states go through [`lite`] on an SQLite file, and through this
+/// writer on PostgreSQL: `crate::store::signin`.)
 ///
 /// SQLite lets one connection write at a time. When several pooled connections try at
 /// once, all but one get `SQLITE_BUSY` and SQLite's busy handler puts their threads to
