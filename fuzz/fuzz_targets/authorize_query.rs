@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = r.with_query(&[("code", "c"), ("state", v)]);
         }
     }
-    let scope = latchkey::routes::authorize::granted_scope(
+    let scope = latchkey::signin::authorize::granted_scope(
         params.get("scope").map_or("openid", String::as_str),
     );
     assert!(scope == "openid" || scope == "openid email");

@@ -3,6 +3,7 @@
 //! [`SignInError`] to the answer. Audit events and metrics of an outcome are recorded
 //! here, once.
 //!
+//! - [`authorize`]: an authorization request checked and its flow opened (PROTOCOL §2).
 //! - [`account`]: the account page's session and its passkey management (PROTOCOL §9).
 //! - [`flow`]: a flow opened for a ceremony call (alive, bound to its browser, unfinished).
 //! - [`ceremony`]: options, and the verification of assertions and attestations.
@@ -13,6 +14,7 @@
 //! - [`redeem`]: a code for a verified identity, for every door it is presented at.
 
 pub mod account;
+pub mod authorize;
 pub mod ceremony;
 pub mod code;
 mod error;
