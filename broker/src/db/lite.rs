@@ -16,6 +16,11 @@
 //!   append to the WAL (`synchronous=NORMAL` under group commit) and do not wait for the
 //!   disk; [`super::durability`] makes them durable before the answers that need it.
 //! - Statements are prepared once per connection and cached (`prepare_cached`).
+//! - **Checkpoints** (copying the WAL back into the database file, with its fsyncs) run
+//!   on a thread of their own, never on the writing connection: SQLite's automatic
+//!   checkpoint would run inside a commit, on the thread of the request that made it, and
+//!   stall every request of that HTTP worker meanwhile. The policy is SQLite's own: a
+//!   checkpoint once a commit leaves [`CHECKPOINT_PAGES`] pages or more in the WAL.
 //!
 //! Every statement and transaction is counted in [`super::stats`], as through sea-orm.
 //! The schema, the migrations and every other query stay with sea-orm; writes made through
@@ -36,12 +41,32 @@ const IDLE_READERS: usize = 8;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
+/// The WAL size, in pages, past which a commit asks for a checkpoint (SQLite's default
+/// for its automatic checkpoint).
+pub const CHECKPOINT_PAGES: i32 = 1000;
+
+/// How often the checkpoint thread looks whether a commit asked for a checkpoint.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
+
+/// Set by a commit that left [`CHECKPOINT_PAGES`] or more in the WAL (SQLite's WAL hook
+/// takes a plain function, so the request goes through a static).
+static CHECKPOINT_WANTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn wal_grew(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    if pages >= CHECKPOINT_PAGES {
+        CHECKPOINT_WANTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
+}
+
 /// The direct connections to one SQLite file.
 pub struct Lite {
     path: String,
     sync: SqliteSync,
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Connection>,
+    /// Dropped with this value, which ends the checkpoint thread.
+    _checkpoints: std::sync::mpsc::Sender<()>,
 }
 
 impl std::fmt::Debug for Lite {
@@ -59,11 +84,36 @@ impl Lite {
     /// Opens the SQLite file at `path`, which sea-orm has created and migrated.
     pub fn open(path: &str, sync: SqliteSync) -> Result<Self, DbErr> {
         let writer = connect(path, sync).map_err(db_err)?;
+        // Commits on this connection leave checkpoints to the thread below.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_err)?;
+        writer.wal_hook(Some(wal_grew));
+        let checkpointer = connect(path, sync).map_err(db_err)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("latchkey-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_POLL)
+                {
+                    if !CHECKPOINT_WANTED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                        continue;
+                    }
+                    if let Err(e) =
+                        checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| DbErr::Custom(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
             path: path.to_owned(),
             sync,
             readers: Mutex::new(Vec::new()),
             writer: Mutex::new(writer),
+            _checkpoints: stop,
         })
     }
 
@@ -223,6 +273,37 @@ mod tests {
             })
             .unwrap();
         assert_eq!(keys, ["a"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_wal_is_copied_back_by_the_checkpoint_thread_not_by_commits() {
+        let (dir, path) = file();
+        let lite = Lite::open(&path, SqliteSync::Group).unwrap();
+        let db_size = || std::fs::metadata(&path).unwrap().len();
+        let before = db_size();
+        lite.write(|w| {
+            for i in 0..12_000 {
+                w.execute(
+                    "INSERT INTO t (k, n) VALUES (?1, ?2)",
+                    (format!("key-{i:>200}"), i),
+                )?;
+            }
+            Ok(Outcome::Commit(()))
+        })
+        .unwrap();
+        // Well past SQLite's automatic checkpoint (1,000 pages), the commit copied nothing.
+        assert_eq!(
+            db_size(),
+            before,
+            "the commit left the WAL to the checkpoint thread"
+        );
+        let deadline = std::time::Instant::now() + CHECKPOINT_POLL * 100;
+        while db_size() == before {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
+            std::thread::sleep(CHECKPOINT_POLL);
+        }
+        drop(lite);
         let _ = std::fs::remove_dir_all(dir);
     }
 
