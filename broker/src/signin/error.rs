@@ -36,6 +36,12 @@ pub enum SignInError {
         /// Seconds until the quota's window ends.
         retry_after: u64,
     },
+    /// The flow's recovery requests are spent (`429 rate_limited`, PROTOCOL E4).
+    #[error("too many recovery requests in this flow")]
+    TooManyRecoveryRequests {
+        /// Seconds until the quota's window ends.
+        retry_after: u64,
+    },
     /// No account of this tenant holds the passkey (`404 unknown_credential`). With its
     /// id when no tenant under the RP ID holds it either, so the page can tell the
     /// authenticator to forget it; without, when another tenant accepts it.
@@ -136,7 +142,9 @@ impl SignInError {
             Self::FlowExpired | Self::FlowFinished => ErrorCode::FlowExpired,
             Self::FlowBindingMismatch => ErrorCode::FlowBindingMismatch,
             Self::ChallengeExpired => ErrorCode::ChallengeExpired,
-            Self::TooManyAttempts { .. } => ErrorCode::RateLimited,
+            Self::TooManyAttempts { .. } | Self::TooManyRecoveryRequests { .. } => {
+                ErrorCode::RateLimited
+            }
             Self::UnknownCredential { .. } => ErrorCode::UnknownCredential,
             Self::VerificationFailed => ErrorCode::VerificationFailed,
             Self::UserVerificationRequired => ErrorCode::UserVerificationRequired,
@@ -180,6 +188,7 @@ impl From<SignInError> for OAuthError {
             | SignInError::FlowBindingMismatch
             | SignInError::ChallengeExpired
             | SignInError::TooManyAttempts { .. }
+            | SignInError::TooManyRecoveryRequests { .. }
             | SignInError::UnknownCredential { .. }
             | SignInError::VerificationFailed
             | SignInError::UserVerificationRequired
@@ -258,6 +267,11 @@ impl From<SignInError> for ApiError {
                 .with_message(
                     "Too many attempts on this sign-in page. Go back to the site and start again.",
                 ),
+            SignInError::TooManyRecoveryRequests { retry_after } => {
+                ApiError::rate_limited(retry_after).with_message(
+                    "Too many recovery requests on this sign-in page. Go back to the site and start again.",
+                )
+            }
             SignInError::UnknownCredential {
                 credential_id: Some(id),
             } => ApiError::new(

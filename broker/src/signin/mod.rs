@@ -10,13 +10,17 @@
 //! - [`passkey`]: a tenant's relying party and a new passkey verified against its
 //!   policy, shared by the ceremonies above it.
 //! - [`code`]: a verified ceremony becomes the flow's code, in one transaction.
-//! - [`recovery`]: email verification and recovery links (PROTOCOL E4).
+//! - [`recovery`]: whether recovery is offered, and the mails of E4 (verification,
+//!   recovery link, notice), sent off the request path.
+//! - [`email_links`]: using those links: an address verified, a recovery link asked
+//!   for, the recovery ceremony that enrols a passkey with one (PROTOCOL E4).
 //! - [`redeem`]: a code for a verified identity, for every door it is presented at.
 
 pub mod account;
 pub mod authorize;
 pub mod ceremony;
 pub mod code;
+pub mod email_links;
 mod error;
 pub mod flow;
 pub mod passkey;
