@@ -48,13 +48,15 @@ pub const CHECKPOINT_PAGES: i32 = 1000;
 /// How often the checkpoint thread looks whether a commit asked for a checkpoint.
 const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
 
-/// Set by a commit that left [`CHECKPOINT_PAGES`] or more in the WAL (SQLite's WAL hook
-/// takes a plain function, so the request goes through a static).
-static CHECKPOINT_WANTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Counts the commits that left [`CHECKPOINT_PAGES`] or more in a WAL. SQLite's WAL hook
+/// takes a plain function, so the request goes through a static; each checkpoint thread
+/// watches it for a change rather than taking a flag, so that with several databases
+/// open (as in tests) no thread can take another's request.
+static CHECKPOINTS_ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn wal_grew(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
     if pages >= CHECKPOINT_PAGES {
-        CHECKPOINT_WANTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        CHECKPOINTS_ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(())
 }
@@ -94,12 +96,15 @@ impl Lite {
         std::thread::Builder::new()
             .name("latchkey-checkpoint".into())
             .spawn(move || {
+                let mut seen = CHECKPOINTS_ASKED.load(std::sync::atomic::Ordering::Relaxed);
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(CHECKPOINT_POLL)
                 {
-                    if !CHECKPOINT_WANTED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    let asked = CHECKPOINTS_ASKED.load(std::sync::atomic::Ordering::Relaxed);
+                    if asked == seen {
                         continue;
                     }
+                    seen = asked;
                     if let Err(e) =
                         checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
