@@ -14,6 +14,7 @@ mod m20261125_000004_passkey_features;
 mod m20261129_000005_recovery;
 mod m20261201_000006_flow_challenge;
 mod m20261202_000007_account;
+mod m20261207_000010_indexes;
 
 /// The ordered list of Latchkey's migrations.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_recovery::Migration),
             Box::new(m20261201_000006_flow_challenge::Migration),
             Box::new(m20261202_000007_account::Migration),
+            Box::new(m20261207_000010_indexes::Migration),
         ]
     }
 
